@@ -1,0 +1,21 @@
+//! The pure core of pseudo_ext: everything that can be computed without a
+//! PostgreSQL server. The extension crate is a thin pgrx layer over it.
+//!
+//! * [`envelope`]: the on-disk format of a `pseudo_text` value and its text (hex) form.
+//! * [`subject_key`]: a data subject's AES-128-CCM key; seals and opens envelopes.
+//! * [`root_key`]: the root key that wraps subject keys and the subject-digest key.
+//! * [`random`]: the only source of randomness (the OS CSPRNG, per call).
+//!
+//! Nothing here logs, prints or formats key bytes or plaintext: secret types have
+//! no `Debug` and are zeroized on drop.
+
+pub mod envelope;
+pub mod error;
+pub mod random;
+pub mod root_key;
+pub mod subject_key;
+
+pub use envelope::{Envelope, KeyId};
+pub use error::CoreError;
+pub use root_key::{DigestKey, RootKey};
+pub use subject_key::SubjectKey;

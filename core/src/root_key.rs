@@ -1,0 +1,229 @@
+//! The root key: 32 random bytes that never enter the database. It wraps every
+//! subject key and the subject-digest key; only wrapped forms are stored.
+//!
+//! Two keys are derived from it with HMAC-SHA256, one per purpose, so the root
+//! key itself is never used directly:
+//! * the wrapping key `HMAC(root, "pseudo_ext/v1/wrap")`, an AES-256-CCM key;
+//! * the fingerprint `HMAC(root, "pseudo_ext/v1/fingerprint")`, stored in the
+//!   database so a wrong root key is named as such instead of as corrupt data.
+//!
+//! A wrapped key is `0x01 || nonce (13) || AES-256-CCM(key) || tag (16)` with the
+//! associated data `label || id`, which binds a wrapped subject key to its key id:
+//! swapping two wrapped keys between rows makes both fail to unwrap.
+//!
+//! The root key file holds the 64 hex digits of the key (surrounding whitespace
+//! allowed), so it can be copied, printed for a safe, or produced by a command.
+
+use crate::subject_key::{SubjectKeyBytes, KEY_LEN};
+use crate::{random, CoreError, KeyId};
+use aes::Aes256;
+use ccm::aead::generic_array::GenericArray;
+use ccm::aead::{AeadInPlace, KeyInit};
+use ccm::consts::{U13, U16};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+type Aes256Ccm = ccm::Ccm<Aes256, U16, U13>;
+type HmacSha256 = Hmac<Sha256>;
+
+pub const ROOT_KEY_LEN: usize = 32;
+pub const DIGEST_KEY_LEN: usize = 32;
+const WRAP_VERSION: u8 = 0x01;
+const WRAP_NONCE_LEN: usize = 13;
+const WRAP_TAG_LEN: usize = 16;
+/// Length of a wrapped subject key.
+pub const WRAPPED_SUBJECT_KEY_LEN: usize = 1 + WRAP_NONCE_LEN + KEY_LEN + WRAP_TAG_LEN;
+
+const SUBJECT_KEY_LABEL: &[u8] = b"pseudo_ext/v1/subject-key/";
+const DIGEST_KEY_LABEL: &[u8] = b"pseudo_ext/v1/digest-key/";
+
+fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// The root key. No `Debug`; zeroized on drop.
+pub struct RootKey {
+    wrap: Aes256Ccm,
+    fingerprint: [u8; 32],
+}
+
+impl RootKey {
+    pub fn from_bytes(bytes: &[u8; ROOT_KEY_LEN]) -> Self {
+        let wrap_key = Zeroizing::new(hmac(bytes, b"pseudo_ext/v1/wrap"));
+        RootKey {
+            wrap: Aes256Ccm::new(GenericArray::from_slice(&wrap_key[..])),
+            fingerprint: hmac(bytes, b"pseudo_ext/v1/fingerprint"),
+        }
+    }
+
+    /// Parses a root key file: 64 hex digits, surrounding whitespace ignored.
+    pub fn from_file_contents(contents: &[u8]) -> Result<Self, CoreError> {
+        let text = contents.trim_ascii();
+        if text.len() != 2 * ROOT_KEY_LEN {
+            return Err(CoreError::MalformedRootKey("expected 64 hexadecimal digits"));
+        }
+        let mut bytes = Zeroizing::new([0u8; ROOT_KEY_LEN]);
+        hex::decode_to_slice(text, bytes.as_mut())
+            .map_err(|_| CoreError::MalformedRootKey("expected 64 hexadecimal digits"))?;
+        Ok(Self::from_bytes(&bytes))
+    }
+
+    /// A new random root key in file form (64 hex digits and a newline).
+    pub fn generate_file_contents() -> Result<Zeroizing<String>, CoreError> {
+        let bytes = Zeroizing::new(random::bytes::<ROOT_KEY_LEN>()?);
+        let mut text = Zeroizing::new(hex::encode(&bytes[..]));
+        text.push('\n');
+        Ok(text)
+    }
+
+    /// Identifies this root key without revealing it.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    fn wrap(&self, label: &[u8], id: &[u8], secret: &[u8]) -> Result<Vec<u8>, CoreError> {
+        let nonce = random::bytes::<WRAP_NONCE_LEN>()?;
+        let mut out = Vec::with_capacity(1 + WRAP_NONCE_LEN + secret.len() + WRAP_TAG_LEN);
+        out.push(WRAP_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(secret);
+        let aad = [label, id].concat();
+        let tag = self
+            .wrap
+            .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad, &mut out[1 + WRAP_NONCE_LEN..])
+            .map_err(|_| CoreError::DecryptionFailed)?;
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    fn unwrap_into(&self, label: &[u8], id: &[u8], wrapped: &[u8], out: &mut [u8]) -> Result<(), CoreError> {
+        if wrapped.len() != 1 + WRAP_NONCE_LEN + out.len() + WRAP_TAG_LEN || wrapped[0] != WRAP_VERSION {
+            return Err(CoreError::DecryptionFailed);
+        }
+        let nonce = &wrapped[1..1 + WRAP_NONCE_LEN];
+        let (body, tag) = wrapped[1 + WRAP_NONCE_LEN..].split_at(out.len());
+        out.copy_from_slice(body);
+        let aad = [label, id].concat();
+        let ok = self.wrap.decrypt_in_place_detached(
+            GenericArray::from_slice(nonce),
+            &aad,
+            out,
+            GenericArray::<u8, U16>::from_slice(tag),
+        );
+        if ok.is_err() {
+            out.iter_mut().for_each(|b| *b = 0);
+            return Err(CoreError::DecryptionFailed);
+        }
+        Ok(())
+    }
+
+    /// Wraps a subject key, bound to its key id.
+    pub fn wrap_subject_key(&self, key_id: &KeyId, key: &SubjectKeyBytes) -> Result<Vec<u8>, CoreError> {
+        self.wrap(SUBJECT_KEY_LABEL, key_id, &key[..])
+    }
+
+    pub fn unwrap_subject_key(&self, key_id: &KeyId, wrapped: &[u8]) -> Result<SubjectKeyBytes, CoreError> {
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        self.unwrap_into(SUBJECT_KEY_LABEL, key_id, wrapped, key.as_mut())?;
+        Ok(key)
+    }
+
+    /// Wraps the subject-digest key of root key epoch `epoch`.
+    pub fn wrap_digest_key(&self, epoch: u32, key: &DigestKey) -> Result<Vec<u8>, CoreError> {
+        self.wrap(DIGEST_KEY_LABEL, &epoch.to_be_bytes(), &key.key[..])
+    }
+
+    pub fn unwrap_digest_key(&self, epoch: u32, wrapped: &[u8]) -> Result<DigestKey, CoreError> {
+        let mut key = Zeroizing::new([0u8; DIGEST_KEY_LEN]);
+        self.unwrap_into(DIGEST_KEY_LABEL, &epoch.to_be_bytes(), wrapped, key.as_mut())?;
+        Ok(DigestKey { key })
+    }
+}
+
+/// Keys the digest that identifies a subject in the key tables, so that neither
+/// the tables nor a dump hold subject identifiers in clear, and a dictionary of
+/// likely identifiers (e-mail addresses, phone numbers) cannot be hashed against
+/// them without this key. Random, stored only wrapped under the root key.
+pub struct DigestKey {
+    key: Zeroizing<[u8; DIGEST_KEY_LEN]>,
+}
+
+impl DigestKey {
+    pub fn generate() -> Result<Self, CoreError> {
+        Ok(DigestKey { key: Zeroizing::new(random::bytes::<DIGEST_KEY_LEN>()?) })
+    }
+
+    /// `HMAC-SHA256(digest key, subject)`.
+    pub fn digest(&self, subject: &[u8]) -> [u8; 32] {
+        hmac(&self.key[..], subject)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(byte: u8) -> RootKey {
+        RootKey::from_bytes(&[byte; ROOT_KEY_LEN])
+    }
+
+    #[test]
+    fn file_contents_round_trip_and_reject_malformed() {
+        let text = RootKey::generate_file_contents().unwrap();
+        assert_eq!(text.len(), 65);
+        let a = RootKey::from_file_contents(text.as_bytes()).unwrap();
+        let b = RootKey::from_file_contents(format!("  {}\r\n", text.trim()).as_bytes()).unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        for bad in ["", "00", &"0".repeat(63), &"0".repeat(65), &"g".repeat(64), &"00".repeat(33)] {
+            assert!(RootKey::from_file_contents(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_differ_between_keys() {
+        assert_ne!(root(1).fingerprint(), root(2).fingerprint());
+        assert_eq!(root(1).fingerprint(), root(1).fingerprint());
+    }
+
+    #[test]
+    fn subject_keys_unwrap_only_with_their_root_and_id() {
+        let key = SubjectKeyBytes::new([7u8; KEY_LEN]);
+        let id = [3u8; 16];
+        let wrapped = root(1).wrap_subject_key(&id, &key).unwrap();
+        assert_eq!(wrapped.len(), WRAPPED_SUBJECT_KEY_LEN);
+        assert!(!wrapped.windows(KEY_LEN).any(|w| w == &key[..]), "key bytes visible in wrapped form");
+        assert_eq!(&root(1).unwrap_subject_key(&id, &wrapped).unwrap()[..], &key[..]);
+        assert!(root(2).unwrap_subject_key(&id, &wrapped).is_err());
+        assert!(root(1).unwrap_subject_key(&[4u8; 16], &wrapped).is_err());
+        for i in 0..wrapped.len() {
+            let mut bad = wrapped.clone();
+            bad[i] ^= 0x01;
+            assert!(root(1).unwrap_subject_key(&id, &bad).is_err(), "tamper at {i}");
+        }
+        assert!(root(1).unwrap_subject_key(&id, &wrapped[..wrapped.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn wraps_are_randomized() {
+        let key = SubjectKeyBytes::new([7u8; KEY_LEN]);
+        let r = root(1);
+        assert_ne!(r.wrap_subject_key(&[0; 16], &key).unwrap(), r.wrap_subject_key(&[0; 16], &key).unwrap());
+    }
+
+    #[test]
+    fn digest_key_round_trip_and_digests() {
+        let r = root(9);
+        let dk = DigestKey::generate().unwrap();
+        let wrapped = r.wrap_digest_key(1, &dk).unwrap();
+        let back = r.unwrap_digest_key(1, &wrapped).unwrap();
+        assert_eq!(dk.digest(b"alice"), back.digest(b"alice"));
+        assert_ne!(dk.digest(b"alice"), dk.digest(b"bob"));
+        assert!(r.unwrap_digest_key(2, &wrapped).is_err());
+        assert!(root(8).unwrap_digest_key(1, &wrapped).is_err());
+        let other = DigestKey::generate().unwrap();
+        assert_ne!(dk.digest(b"alice"), other.digest(b"alice"));
+    }
+}

@@ -1,0 +1,127 @@
+//! The extension's one error type and the one place where errors become
+//! SQLSTATEs. Messages start with `pseudo_ext:` and never contain plaintext,
+//! subject identifiers or key bytes.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+use pseudo_core::{CoreError, KeyId};
+
+pub enum PseudoError {
+    /// Text input that is not a `pseudo_text` (22P02).
+    InvalidText(CoreError),
+    /// Binary input that is not a `pseudo_text` (22P03).
+    InvalidBinary(CoreError),
+    /// Plaintext over CCM's 65,535-byte limit (54000).
+    PlaintextTooLong(usize),
+    /// Tampered value, or a value whose key id was swapped (XX001). Opaque.
+    DecryptionFailed,
+    /// No key with this id exists or ever existed here (42704).
+    UnknownKey(KeyId),
+    /// `pseudo_encrypt` for a subject whose keys were shredded (55000).
+    SubjectShredded,
+    /// The root key file is absent while wrapped keys exist (58P01).
+    RootKeyMissing(String),
+    /// The root key file exists but cannot be read (58030).
+    RootKeyUnreadable(String, String),
+    /// The root key file is malformed, too open, or not the key this database
+    /// was set up with (F0000).
+    RootKeyRejected(String, &'static str, &'static str),
+    /// Another transaction created this subject's first key after our snapshot
+    /// was taken (40001); retrying the transaction succeeds.
+    ConcurrentKeyCreation,
+    /// The key tables could not be queried (XX000): a broken installation.
+    KeyStore(String),
+    /// The OS random number generator failed (58000).
+    Randomness,
+}
+
+impl From<CoreError> for PseudoError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::PlaintextTooLong(n) => PseudoError::PlaintextTooLong(n),
+            CoreError::Randomness => PseudoError::Randomness,
+            CoreError::MalformedText(_) | CoreError::UnsupportedVersion(_) => PseudoError::InvalidText(e),
+            CoreError::MalformedEnvelope(_) => PseudoError::InvalidBinary(e),
+            CoreError::DecryptionFailed | CoreError::MalformedRootKey(_) => PseudoError::DecryptionFailed,
+        }
+    }
+}
+
+impl From<pgrx::spi::SpiError> for PseudoError {
+    fn from(e: pgrx::spi::SpiError) -> Self {
+        PseudoError::KeyStore(e.to_string())
+    }
+}
+
+impl PseudoError {
+    fn parts(&self) -> (PgSqlErrorCode, String, Option<String>) {
+        use PgSqlErrorCode::*;
+        match self {
+            PseudoError::InvalidText(e) => (ERRCODE_INVALID_TEXT_REPRESENTATION, e.to_string(), None),
+            PseudoError::InvalidBinary(e) => (ERRCODE_INVALID_BINARY_REPRESENTATION, e.to_string(), None),
+            PseudoError::PlaintextTooLong(n) => (
+                ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                CoreError::PlaintextTooLong(*n).to_string(),
+                Some("Split the value, or store large documents outside pseudo_text.".into()),
+            ),
+            PseudoError::DecryptionFailed => (ERRCODE_DATA_CORRUPTED, CoreError::DecryptionFailed.to_string(), None),
+            PseudoError::UnknownKey(id) => (
+                ERRCODE_UNDEFINED_OBJECT,
+                format!("no pseudo_ext key with id {}", pgrx::Uuid::from_bytes(*id)),
+                Some("The value was encrypted in another database, or its key table rows were removed outside pseudo_shred.".into()),
+            ),
+            PseudoError::SubjectShredded => (
+                ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                "subject was shredded: no new data can be encrypted for it".into(),
+                None,
+            ),
+            PseudoError::RootKeyMissing(path) => (
+                ERRCODE_UNDEFINED_FILE,
+                format!("root key file \"{path}\" does not exist, but this database holds keys wrapped under a root key"),
+                Some("Restore the root key file from your backup, or point pseudo_ext.root_key_file at it. A new root key is never generated while wrapped keys exist.".into()),
+            ),
+            PseudoError::RootKeyUnreadable(path, why) => (
+                ERRCODE_IO_ERROR,
+                format!("could not read root key file \"{path}\": {why}"),
+                None,
+            ),
+            PseudoError::RootKeyRejected(path, why, hint) => (
+                ERRCODE_CONFIG_FILE_ERROR,
+                format!("root key file \"{path}\" rejected: {why}"),
+                Some((*hint).to_string()),
+            ),
+            PseudoError::ConcurrentKeyCreation => (
+                ERRCODE_T_R_SERIALIZATION_FAILURE,
+                "could not serialize access: another transaction created this subject's key concurrently".into(),
+                Some("Retry the transaction.".into()),
+            ),
+            PseudoError::KeyStore(why) => (ERRCODE_INTERNAL_ERROR, format!("key store query failed: {why}"), None),
+            PseudoError::Randomness => (ERRCODE_SYSTEM_ERROR, CoreError::Randomness.to_string(), None),
+        }
+    }
+
+    /// Raises this error as a PostgreSQL ERROR; does not return.
+    pub fn raise(self) -> ! {
+        let (code, message, hint) = self.parts();
+        let mut report = ErrorReport::new(code, format!("pseudo_ext: {message}"), "pseudo_ext");
+        if let Some(hint) = hint {
+            report = report.set_hint(hint);
+        }
+        report.report(PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+}
+
+/// Unwraps a result for SQL: the error becomes a PostgreSQL ERROR.
+pub trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T, E: Into<PseudoError>> OrRaise<T> for Result<T, E> {
+    fn or_raise(self) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => e.into().raise(),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Running key-table access as the extension owner, whoever the caller is.
+//!
+//! `pseudo_encrypt` and `pseudo_decrypt` are plain (not `SECURITY DEFINER`)
+//! functions: a `SET search_path` clause costs about a microsecond on every call,
+//! which alone made decryption slower than pgcrypto. They run with the
+//! caller's rights on the hot path, where they touch only the backend's key
+//! cache, and call [`as_extension_owner`] on a cache miss only.
+//!
+//! Why that is safe, the same way `fmgr_security_definer` is:
+//! * the user id becomes the owner of `pseudo_keys.subject_key` (the role that
+//!   ran `CREATE EXTENSION`), found through the syscache, not through SQL the
+//!   caller could influence;
+//! * `SECURITY_RESTRICTED_OPERATION` forbids `SET ROLE`, temp-object creation
+//!   and similar state changes while we run as the owner;
+//! * `search_path` is pinned to `pg_catalog, pg_temp` in a new GUC nest level,
+//!   and every query names its tables `pseudo_keys.*`; `pg_temp` is never
+//!   searched for functions or operators, and listed last for relations;
+//! * queries are fixed strings with bound parameters (never formatted SQL).
+//!
+//! On success the previous user, security context and GUCs are restored here.
+//! On error nothing is restored here: the (sub)transaction abort restores the
+//! user id and unwinds the GUC nest level, exactly as for a definer function.
+
+use crate::error::PseudoError;
+use pgrx::pg_sys;
+
+const KEY_SCHEMA: &std::ffi::CStr = c"pseudo_keys";
+
+/// OID of the relation `pseudo_keys.<name>`.
+pub fn key_table_oid(name: &std::ffi::CStr) -> Result<pg_sys::Oid, PseudoError> {
+    // SAFETY: catalog lookups by name; missing_ok so absence is our error, not theirs.
+    unsafe {
+        let nsp = pg_sys::get_namespace_oid(KEY_SCHEMA.as_ptr(), true);
+        let rel = if nsp == pg_sys::InvalidOid {
+            pg_sys::InvalidOid
+        } else {
+            pg_sys::get_relname_relid(name.as_ptr(), nsp)
+        };
+        if rel == pg_sys::InvalidOid {
+            return Err(PseudoError::KeyStore(format!(
+                "relation pseudo_keys.{} is missing; reinstall the extension",
+                name.to_string_lossy()
+            )));
+        }
+        Ok(rel)
+    }
+}
+
+fn relation_owner(rel: pg_sys::Oid) -> Result<pg_sys::Oid, PseudoError> {
+    // SAFETY: RELOID syscache lookup; the tuple is released before returning.
+    unsafe {
+        let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, rel.into());
+        if tuple.is_null() {
+            return Err(PseudoError::KeyStore("key table vanished during lookup".into()));
+        }
+        let owner = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relowner;
+        pg_sys::ReleaseSysCache(tuple);
+        Ok(owner)
+    }
+}
+
+/// Runs `f` as the owner of the key tables with a pinned `search_path`.
+pub fn as_extension_owner<R>(f: impl FnOnce() -> Result<R, PseudoError>) -> Result<R, PseudoError> {
+    let owner = relation_owner(key_table_oid(c"subject_key")?)?;
+    // SAFETY: the same calls fmgr_security_definer makes, in the same order.
+    unsafe {
+        let mut saved_user = pg_sys::InvalidOid;
+        let mut saved_context = 0;
+        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
+        pg_sys::SetUserIdAndSecContext(
+            owner,
+            saved_context
+                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+        );
+        let nest_level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        let result = f();
+        pg_sys::AtEOXact_GUC(true, nest_level);
+        pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
+        result
+    }
+}

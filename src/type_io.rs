@@ -1,0 +1,49 @@
+//! I/O functions of the `pseudo_text` type (declared in `sql/pseudo_ext.sql`).
+//!
+//! The type's storage is a varlena holding the envelope bytes, laid out like
+//! `bytea`, so these functions receive and return plain varlenas. Input is
+//! validated (length, version) and never echoed in errors.
+
+use crate::error::{OrRaise, PseudoError};
+use pgrx::prelude::*;
+use pgrx::Internal;
+use pseudo_core::envelope::{self, Envelope};
+use std::ffi::{CStr, CString};
+
+/// Text input: hex in either case.
+#[pg_extern(sql = false)]
+fn pseudo_text_in(input: &CStr) -> Vec<u8> {
+    envelope::from_hex(input.to_bytes()).or_raise()
+}
+
+/// Text output: lowercase hex of the envelope.
+#[pg_extern(sql = false)]
+fn pseudo_text_out(value: &[u8]) -> CString {
+    let mut text = vec![0u8; value.len() * 2];
+    envelope::to_hex(value, &mut text);
+    CString::new(text).expect("hex digits contain no NUL")
+}
+
+/// Binary input: the raw envelope (22P03 when it is not one).
+#[pg_extern(sql = false)]
+fn pseudo_text_recv(buf: Internal) -> Vec<u8> {
+    // SAFETY: PostgreSQL calls a type's receive function with a StringInfo.
+    let bytes = unsafe {
+        let info = buf.unwrap().expect("recv gets a StringInfo").cast_mut_ptr::<pg_sys::StringInfoData>();
+        let start = (*info).cursor as usize;
+        let len = ((*info).len as usize).saturating_sub(start);
+        let bytes = std::slice::from_raw_parts((*info).data.add(start).cast::<u8>(), len).to_vec();
+        (*info).cursor = (*info).len;
+        bytes
+    };
+    match Envelope::parse(&bytes) {
+        Ok(_) => bytes,
+        Err(e) => PseudoError::InvalidBinary(e).raise(),
+    }
+}
+
+/// Binary output: the raw envelope.
+#[pg_extern(sql = false)]
+fn pseudo_text_send(value: &[u8]) -> Vec<u8> {
+    value.to_vec()
+}
