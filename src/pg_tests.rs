@@ -1,4 +1,5 @@
-//! `#[pg_test]`s of the glue: run inside a real backend by `cargo pgrx test`.
+// #[pg_test]s of the glue, run inside a real backend by `cargo pgrx test`;
+// included into `mod tests` in lib.rs (pg_schema needs an inline module).
 
 use pgrx::prelude::*;
 

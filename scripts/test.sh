@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs every test of pseudo_ext and exits non-zero on any failure:
+#   1. cargo test of the pure core (NIST CAVP + Wycheproof vectors, envelope, wrapping)
+#   2. cargo pgrx test: #[pg_test]s inside a real backend
+#   3. pg_regress against a throwaway PostgreSQL 15 cluster (unix socket only)
+#   4. multi-session tests through a real client (Rust `postgres` crate)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || { echo "setup failed"; exit 1; }
+
+WORK=/tmp/pseudo_ext_test
+PORT=5499
+LOGS=$WORK/logs
+CLUSTER=$WORK/cluster
+rm -rf "$LOGS"; mkdir -p "$LOGS"
+bash scripts/cluster.sh stop "$CLUSTER" 2>/dev/null || true
+rm -rf "$CLUSTER"
+
+passed=0; failed=0; broken=()
+count_cargo() {  # sums "test result: ok. N passed; M failed" lines of a log
+    local p f
+    p=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$1" | awk '{s+=$4} END {print s+0}')
+    f=$(grep -oE '[0-9]+ failed;' "$1" | awk '{s+=$1} END {print s+0}')
+    passed=$((passed + p)); failed=$((failed + f))
+}
+step() {  # step NAME LOG command...
+    local name=$1 log=$2; shift 2
+    echo "== $name"
+    if "$@" >"$log" 2>&1; then echo "   ok"; else echo "   FAILED (log: $log)"; tail -40 "$log"; broken+=("$name"); fi
+}
+
+step "core unit and vector tests (cargo test -p pseudo_core)" "$LOGS/core.log" \
+    cargo test -p pseudo_core
+count_cargo "$LOGS/core.log"
+
+PGTEST_DATA=/tmp/pxpgt
+rm -rf "$PGTEST_DATA"; mkdir -p "$PGTEST_DATA"; chown postgres:postgres "$PGTEST_DATA"
+step "#[pg_test]s (cargo pgrx test pg15)" "$LOGS/pg_test.log" \
+    cargo pgrx test pg15 --runas postgres --pgdata "$PGTEST_DATA"
+count_cargo "$LOGS/pg_test.log"
+
+step "build and install the extension (cargo pgrx install)" "$LOGS/install.log" \
+    cargo pgrx install --pg-config /usr/lib/postgresql/15/bin/pg_config
+step "start throwaway cluster" "$LOGS/cluster.log" bash scripts/cluster.sh start "$CLUSTER" "$PORT"
+
+REGRESS_OUT=$WORK/regress
+rm -rf "$REGRESS_OUT"; mkdir -p "$REGRESS_OUT"
+tests=$(ls tests/pg_regress/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort)
+step "pg_regress: $(echo $tests)" "$LOGS/regress.log" \
+    /usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
+        --inputdir=tests/pg_regress --outputdir="$REGRESS_OUT" \
+        --host="$CLUSTER" --port="$PORT" --user=postgres \
+        --dbname=pseudo_regress --load-extension=pseudo_ext $tests
+p=$(grep -cE '\.\.\. ok|^ok ' "$LOGS/regress.log" || true)
+f=$(grep -cE '\.\.\. FAILED|^not ok ' "$LOGS/regress.log" || true)
+passed=$((passed + p)); failed=$((failed + f))
+[ -f "$REGRESS_OUT/regression.diffs" ] && head -100 "$REGRESS_OUT/regression.diffs"
+
+step "multi-session client tests (cargo test -p pseudo_ext_client_tests)" "$LOGS/client.log" \
+    env PSEUDO_EXT_TEST_HOST="$CLUSTER" PSEUDO_EXT_TEST_PORT="$PORT" \
+    cargo test -p pseudo_ext_client_tests -- --test-threads=1
+count_cargo "$LOGS/client.log"
+
+# The postmaster must not have restarted after a crashed backend during the run.
+if grep -q "terminated by signal\|server process .* was terminated" "$CLUSTER/server.log"; then
+    echo "== a backend crashed during the tests:"; grep -n "terminated by signal" "$CLUSTER/server.log"
+    broken+=("backend crash"); failed=$((failed + 1))
+fi
+bash scripts/cluster.sh stop "$CLUSTER"
+
+echo
+if [ ${#broken[@]} -gt 0 ]; then
+    echo "failing steps: ${broken[*]}"
+    [ "$failed" -eq 0 ] && failed=${#broken[@]}
+fi
+echo "$passed passed, $failed failed"
+[ ${#broken[@]} -eq 0 ] && [ "$failed" -eq 0 ]

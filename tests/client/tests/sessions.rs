@@ -1,0 +1,119 @@
+//! pseudo_ext seen through a real client, with several sessions at once.
+//! Needs a server with the extension installed: `scripts/test.sh` starts one
+//! and sets PSEUDO_EXT_TEST_HOST / PSEUDO_EXT_TEST_PORT.
+
+use postgres::{Client, NoTls};
+use std::thread;
+use std::time::Duration;
+
+fn connect() -> Client {
+    let host = std::env::var("PSEUDO_EXT_TEST_HOST").expect("PSEUDO_EXT_TEST_HOST (run through scripts/test.sh)");
+    let port = std::env::var("PSEUDO_EXT_TEST_PORT").expect("PSEUDO_EXT_TEST_PORT");
+    let db = std::env::var("PSEUDO_EXT_TEST_DB").unwrap_or_else(|_| "postgres".into());
+    Client::connect(&format!("host={host} port={port} user=postgres dbname={db}"), NoTls).expect("connect")
+}
+
+fn setup(c: &mut Client, table: &str) {
+    c.batch_execute(&format!(
+        "CREATE EXTENSION IF NOT EXISTS pseudo_ext;
+         DROP TABLE IF EXISTS {table};
+         CREATE TABLE {table} (id int PRIMARY KEY, v pseudo_text)"
+    ))
+    .unwrap();
+}
+
+fn decrypt(c: &mut Client, table: &str, id: i32) -> Option<String> {
+    c.query_one(&format!("SELECT pseudo_decrypt(v) FROM {table} WHERE id = $1"), &[&id]).unwrap().get(0)
+}
+
+#[test]
+fn shred_in_one_session_is_seen_by_the_next_transaction_of_another() {
+    let mut a = connect();
+    let mut b = connect();
+    setup(&mut a, "sess_shred");
+    a.execute("INSERT INTO sess_shred VALUES (1, pseudo_encrypt('sess-alice', 'alice@example.org'))", &[]).unwrap();
+    // A warms its key cache.
+    assert_eq!(decrypt(&mut a, "sess_shred", 1).as_deref(), Some("alice@example.org"));
+    assert_eq!(decrypt(&mut a, "sess_shred", 1).as_deref(), Some("alice@example.org"));
+    // B shreds and commits.
+    let destroyed: i32 = b.query_one("SELECT pseudo_shred('sess-alice')", &[]).unwrap().get(0);
+    assert_eq!(destroyed, 1);
+    // A's next transaction cannot decrypt, although the key was in its cache.
+    assert_eq!(decrypt(&mut a, "sess_shred", 1), None);
+    let err = a.execute("SELECT pseudo_encrypt('sess-alice', 'again')", &[]).unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("55000"));
+}
+
+#[test]
+fn rolled_back_shred_in_another_session_changes_nothing() {
+    let mut a = connect();
+    let mut b = connect();
+    setup(&mut a, "sess_rollback");
+    a.execute("INSERT INTO sess_rollback VALUES (1, pseudo_encrypt('sess-bob', 'bob'))", &[]).unwrap();
+    assert_eq!(decrypt(&mut a, "sess_rollback", 1).as_deref(), Some("bob"));
+    let mut tx = b.transaction().unwrap();
+    tx.query_one("SELECT pseudo_shred('sess-bob')", &[]).unwrap();
+    tx.rollback().unwrap();
+    assert_eq!(decrypt(&mut a, "sess_rollback", 1).as_deref(), Some("bob"));
+}
+
+#[test]
+fn concurrent_first_use_creates_exactly_one_key() {
+    let mut a = connect();
+    setup(&mut a, "sess_first_use");
+    let mut tx = a.transaction().unwrap();
+    tx.execute("INSERT INTO sess_first_use VALUES (1, pseudo_encrypt('sess-carol', 'from A'))", &[]).unwrap();
+    // B's first use of the same subject waits for A's transaction.
+    let waiter = thread::spawn(|| {
+        let mut b = connect();
+        b.execute("INSERT INTO sess_first_use VALUES (2, pseudo_encrypt('sess-carol', 'from B'))", &[]).unwrap();
+    });
+    thread::sleep(Duration::from_millis(500));
+    tx.commit().unwrap();
+    waiter.join().unwrap();
+    let keys: i64 = a
+        .query_one("SELECT count(DISTINCT pseudo_key_id(v)) FROM sess_first_use", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(keys, 1, "both sessions must use the one key");
+    let rows: i64 = a
+        .query_one(
+            "SELECT count(*) FROM pseudo_keys.subject_key WHERE subject_digest = pseudo_keys.subject_digest('sess-carol')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+    assert_eq!(decrypt(&mut a, "sess_first_use", 2).as_deref(), Some("from B"));
+}
+
+#[test]
+fn shred_waits_for_a_concurrent_first_key_and_destroys_it() {
+    let mut a = connect();
+    setup(&mut a, "sess_race");
+    let mut tx = a.transaction().unwrap();
+    tx.execute("INSERT INTO sess_race VALUES (1, pseudo_encrypt('sess-dave', 'dave'))", &[]).unwrap();
+    let shredder = thread::spawn(|| {
+        let mut b = connect();
+        b.query_one("SELECT pseudo_shred('sess-dave')", &[]).unwrap().get::<_, i32>(0)
+    });
+    thread::sleep(Duration::from_millis(500));
+    tx.commit().unwrap();
+    assert_eq!(shredder.join().unwrap(), 1, "the shred must see and destroy the key created concurrently");
+    assert_eq!(decrypt(&mut a, "sess_race", 1), None);
+}
+
+#[test]
+fn binary_protocol_round_trips_the_raw_envelope() {
+    let mut a = connect();
+    setup(&mut a, "sess_binary");
+    a.execute("INSERT INTO sess_binary VALUES (1, pseudo_encrypt('sess-erin', 'binary'))", &[]).unwrap();
+    // pseudo_text_send as bytea gives the raw envelope; the hex text form matches it.
+    let row = a.query_one("SELECT pseudo_text_send(v), v::text FROM sess_binary", &[]).unwrap();
+    let raw: Vec<u8> = row.get(0);
+    let hex: String = row.get(1);
+    assert_eq!(raw.len(), 46 + "binary".len());
+    assert_eq!(raw[0], 1);
+    let hex_of_raw: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex_of_raw, hex);
+}

@@ -1,0 +1,97 @@
+-- Who may do what. Roles named regress_*; results are SQLSTATEs ('ok' when allowed).
+CREATE ROLE regress_plain LOGIN;
+CREATE ROLE regress_writer LOGIN IN ROLE pseudo_writer;
+CREATE ROLE regress_reader LOGIN IN ROLE pseudo_reader;
+CREATE ROLE regress_admin LOGIN IN ROLE pseudo_admin;
+CREATE SCHEMA regress_util;
+GRANT USAGE ON SCHEMA regress_util TO PUBLIC;
+CREATE TABLE regress_util.sample (v pseudo_text);
+INSERT INTO regress_util.sample SELECT pseudo_encrypt('ac-subject', 'reader may see this');
+GRANT SELECT ON regress_util.sample TO PUBLIC;
+
+-- Runs a statement as a role; returns 'ok' or the SQLSTATE it failed with.
+CREATE FUNCTION regress_util.as_role(r text, stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('SET ROLE %I', r);
+  EXECUTE stmt;
+  RESET ROLE;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE;
+END $$;
+
+SELECT stmt,
+       regress_util.as_role('regress_plain', stmt)  AS plain,
+       regress_util.as_role('regress_writer', stmt) AS writer,
+       regress_util.as_role('regress_reader', stmt) AS reader,
+       regress_util.as_role('regress_admin', stmt)  AS admin
+FROM (VALUES
+  ('SELECT pseudo_encrypt(''ac-other'', ''x'')'),
+  ('SELECT pseudo_decrypt(v) FROM regress_util.sample'),
+  ('SELECT pseudo_key_id(v) FROM regress_util.sample'),
+  ('SELECT v::text::pseudo_text FROM regress_util.sample'),
+  ('SELECT pseudo_shred(''ac-nobody'')'),
+  ('SELECT pseudo_keys.subject_digest(''ac-subject'')'),
+  ('SELECT pseudo_keys.invalidate_key_cache()'),
+  ('SELECT count(*) FROM pseudo_keys.subject_key'),
+  ('SELECT count(*) FROM pseudo_keys.subject'),
+  ('SELECT count(*) FROM pseudo_keys.root_key'),
+  ('SELECT count(*) FROM pseudo_keys.shredded_key'),
+  ('DELETE FROM pseudo_keys.subject_key'),
+  ('CREATE TABLE pseudo_keys.intruder (x int)')
+) AS t(stmt);
+
+-- The reader decrypts even with a hostile search_path: an '=' operator for
+-- uuid and bytea placed before pg_catalog is never used by the key lookup.
+CREATE SCHEMA regress_evil;
+CREATE FUNCTION regress_evil.hijack(uuid, uuid) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'hijacked'; END $$;
+CREATE OPERATOR regress_evil.= (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = regress_evil.hijack);
+CREATE FUNCTION regress_evil.hijack_b(bytea, bytea) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'hijacked'; END $$;
+CREATE OPERATOR regress_evil.= (LEFTARG = bytea, RIGHTARG = bytea, FUNCTION = regress_evil.hijack_b);
+GRANT USAGE ON SCHEMA regress_evil TO PUBLIC;
+SELECT pseudo_keys.invalidate_key_cache();   -- force the next decrypt to miss the cache
+SET ROLE regress_reader;
+SET search_path = regress_evil, pg_catalog, public;
+SELECT public.pseudo_decrypt(v) AS decrypted_with_hostile_search_path FROM regress_util.sample;
+RESET search_path;
+RESET ROLE;
+
+-- pseudo_shred (SECURITY DEFINER) with the same hostile search_path and a temp
+-- table shadowing a key table name
+SET ROLE regress_admin;
+SET search_path = regress_evil, pg_catalog, public;
+CREATE TEMP TABLE subject_key (key_id uuid);
+SELECT public.pseudo_shred('ac-shred-me') AS shred_with_hostile_search_path;
+DROP TABLE pg_temp.subject_key;
+RESET search_path;
+RESET ROLE;
+
+-- A plain login role cannot SET ROLE to the extension's roles
+SET SESSION AUTHORIZATION regress_plain;
+SET ROLE pseudo_reader;
+SET ROLE pseudo_admin;
+SELECT pseudo_decrypt(v) FROM regress_util.sample;
+RESET SESSION AUTHORIZATION;
+
+-- The root key file setting is superuser-only
+SET ROLE regress_admin;
+SET pseudo_ext.root_key_file = '/tmp/attacker.key';
+SHOW pseudo_ext.root_key_file;
+RESET ROLE;
+
+-- The install script granted nothing on the key store to anyone
+SELECT count(*) AS public_grants_on_key_tables
+  FROM information_schema.table_privileges WHERE table_schema = 'pseudo_keys' AND grantee <> 'postgres';
+SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute
+  FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pseudo_ext'
+ WHERE p.proname IN ('pseudo_encrypt', 'pseudo_decrypt', 'pseudo_key_id', 'pseudo_shred', 'subject_digest', 'invalidate_key_cache')
+ ORDER BY p.proname;
+SELECT proname, prosecdef, proconfig FROM pg_proc WHERE prosecdef AND pronamespace IN (
+  SELECT n.oid FROM pg_namespace n WHERE nspname IN ('public', 'pseudo_keys')) ORDER BY proname;
+
+DROP SCHEMA regress_evil CASCADE;
+DROP SCHEMA regress_util CASCADE;
+DROP ROLE regress_plain, regress_writer, regress_reader, regress_admin;

@@ -1,0 +1,53 @@
+-- pseudo_shred: crypto-shredding one subject
+CREATE TABLE sh (id int, subject text, v pseudo_text);
+INSERT INTO sh VALUES
+  (1, 'sh-dora', pseudo_encrypt('sh-dora', 'dora@example.org')),
+  (2, 'sh-dora', pseudo_encrypt('sh-dora', '+49 30 1234567')),
+  (3, 'sh-emil', pseudo_encrypt('sh-emil', 'emil@example.org'));
+SELECT id, pseudo_decrypt(v) IS NOT NULL AS readable FROM sh ORDER BY id;
+
+-- a rolled-back shred destroys nothing (also for this backend's key cache)
+BEGIN;
+SELECT pseudo_shred('sh-dora') AS destroyed;
+SELECT pseudo_decrypt(v) IS NULL AS null_inside_transaction FROM sh WHERE id = 1;
+ROLLBACK;
+SELECT id, pseudo_decrypt(v) IS NOT NULL AS readable_after_rollback FROM sh ORDER BY id;
+
+-- the same inside a savepoint
+BEGIN;
+SAVEPOINT s1;
+SELECT pseudo_shred('sh-dora') AS destroyed;
+ROLLBACK TO SAVEPOINT s1;
+SELECT pseudo_decrypt(v) = 'dora@example.org' AS readable_after_savepoint_rollback FROM sh WHERE id = 1;
+COMMIT;
+
+-- shred for real
+SELECT pseudo_shred('sh-dora') AS destroyed;
+SELECT id, subject, pseudo_decrypt(v) IS NULL AS reads_null FROM sh ORDER BY id;
+-- idempotent
+SELECT pseudo_shred('sh-dora') AS destroyed_again;
+-- no new data for a shredded subject (55000)
+SELECT pseudo_encrypt('sh-dora', 'new data');
+-- other subjects are untouched
+SELECT pseudo_decrypt(v) = 'emil@example.org' AS emil_readable FROM sh WHERE id = 3;
+
+-- a subject never seen before can be shredded too, and is refused afterwards
+SELECT pseudo_shred('sh-never-seen') AS destroyed;
+SELECT pseudo_encrypt('sh-never-seen', 'x');
+
+-- the destroyed key ids are recorded, their wrapped keys are gone
+SELECT count(*) AS recorded_shredded FROM pseudo_keys.shredded_key k
+  JOIN sh ON pseudo_key_id(sh.v) = k.key_id WHERE sh.subject = 'sh-dora';
+SELECT count(*) AS wrapped_keys_left FROM pseudo_keys.subject_key k
+  JOIN sh ON pseudo_key_id(sh.v) = k.key_id WHERE sh.subject = 'sh-dora';
+
+-- no table of the extension holds the subject identifier in clear
+SELECT
+  (SELECT count(*) FROM pseudo_keys.subject WHERE position(convert_to('sh-dora', 'UTF8') in subject_digest) > 0)
++ (SELECT count(*) FROM pseudo_keys.subject_key WHERE position(convert_to('sh-dora', 'UTF8') in subject_digest || wrapped_key) > 0)
++ (SELECT count(*) FROM pseudo_keys.root_key WHERE position(convert_to('sh-dora', 'UTF8') in fingerprint || wrapped_digest_key) > 0)
+  AS rows_with_subject_in_clear;
+SELECT bool_and(shredded_at IS NOT NULL) AS marked_shredded FROM pseudo_keys.subject
+ WHERE subject_digest IN (pseudo_keys.subject_digest('sh-dora'), pseudo_keys.subject_digest('sh-never-seen'));
+
+DROP TABLE sh;
