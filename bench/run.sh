@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Benchmark: 1,000,000 rows, one run, same machine. Prints seconds (best of 3)
+# and ratios against a no-crypto baseline and pgcrypto. Not a test: absolute
+# times here are noisy, the ratios are the result.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+DIR=/tmp/pseudo_ext_bench
+PORT=5477
+ROWS=${ROWS:-1000000}
+SUBJECTS=${SUBJECTS:-10000}
+echo "building release extension and core example..."
+cargo pgrx install --release --pg-config /usr/lib/postgresql/15/bin/pg_config >/tmp/pseudo_ext_bench_install.log 2>&1
+raw=$(cargo run -q --release -p pseudo_core --example seal_bench)
+bash scripts/cluster.sh stop "$DIR" 2>/dev/null || true
+rm -rf "$DIR"
+bash scripts/cluster.sh start "$DIR" "$PORT"
+psql_() { bash scripts/cluster.sh psql "$DIR" "$PORT" -d postgres -q "$@"; }
+psql_ -v rows="$ROWS" -v subjects="$SUBJECTS" -f bench/setup.sql
+out=$(psql_ -At -F ' ' -f bench/measure.sql)
+bash scripts/cluster.sh stop "$DIR"
+
+seal=$(awk '/^seal/ {print $2}' <<<"$raw")
+open=$(awk '/^open/ {print $2}' <<<"$raw")
+get() { awk -v k="$1" '$1 == k {print $2}' <<<"$out"; }
+base=$(get baseline); pd=$(get pseudo_decrypt); gd=$(get pgcrypto_decrypt)
+pe=$(get pseudo_encrypt); ge=$(get pgcrypto_encrypt)
+echo
+echo "pseudo_ext benchmark: $ROWS rows, $SUBJECTS subjects, 32-byte plaintexts, best of 3, $(nproc) cores"
+printf '%-44s %10s %12s %12s\n' "operation" "seconds" "x baseline" "vs pgcrypto"
+row() { awk -v n="$1" -v t="$2" -v b="$base" -v p="$3" 'BEGIN {
+    vs = (p == "") ? "" : sprintf("%.2fx faster", p / t);
+    printf "%-44s %10.3f %12.2f %12s\n", n, t, t / b, vs }'; }
+row "baseline: sum(octet_length(plaintext))" "$base" ""
+row "raw AES-128-CCM seal, 1 key (Rust, no SQL)" "$seal" ""
+row "raw AES-128-CCM open, 1 key (Rust, no SQL)" "$open" ""
+row "pseudo_encrypt, $SUBJECTS subjects" "$pe" "$ge"
+row "pgcrypto encrypt(.., 'aes'), 1 key" "$ge" ""
+row "pseudo_decrypt, $SUBJECTS subjects" "$pd" "$gd"
+row "pgcrypto decrypt(.., 'aes'), 1 key" "$gd" ""

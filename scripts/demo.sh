@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds and installs pseudo_ext (release), starts a throwaway PostgreSQL 15
+# owned by the OS user "postgres" on a unix socket, and runs a short demo:
+# encrypt -> decrypt -> shred -> NULL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+DIR=/tmp/pseudo_ext_demo
+PORT=5488
+echo "== building and installing pseudo_ext (release build; a few minutes the first time)"
+cargo pgrx install --release --pg-config /usr/lib/postgresql/15/bin/pg_config >/tmp/pseudo_ext_demo_install.log 2>&1 \
+    || { tail -40 /tmp/pseudo_ext_demo_install.log; exit 1; }
+echo "== starting PostgreSQL 15 in $DIR (socket only, port $PORT)"
+bash scripts/cluster.sh stop "$DIR" 2>/dev/null || true
+bash scripts/cluster.sh start "$DIR" "$PORT"
+bash scripts/cluster.sh psql "$DIR" "$PORT" -d postgres -q -c "DROP DATABASE IF EXISTS pseudo_demo" -c "CREATE DATABASE pseudo_demo"
+echo "== demo (scripts/demo.sql)"
+bash scripts/cluster.sh psql "$DIR" "$PORT" -d pseudo_demo -f scripts/demo.sql
+
+cat <<TXT
+
+The server keeps running. Connect with:
+    psql -h $DIR -p $PORT -U postgres pseudo_demo
+Stop it with:
+    bash scripts/cluster.sh stop $DIR
+TXT
