@@ -56,6 +56,10 @@ f=$(grep -cE '\.\.\. FAILED|^not ok ' "$LOGS/regress.log" || true)
 passed=$((passed + p)); failed=$((failed + f))
 [ -f "$REGRESS_OUT/regression.diffs" ] && head -100 "$REGRESS_OUT/regression.diffs"
 
+step "pg_dump and restore (tests/dump_restore.sh)" "$LOGS/dump.log" \
+    bash tests/dump_restore.sh "$CLUSTER" "$PORT" "$WORK"
+if grep -q '^FAIL' "$LOGS/dump.log"; then failed=$((failed + 1)); else passed=$((passed + $(grep -c '^ok:' "$LOGS/dump.log" || true))); fi
+
 step "multi-session client tests (cargo test -p pseudo_ext_client_tests)" "$LOGS/client.log" \
     env PSEUDO_EXT_TEST_HOST="$CLUSTER" PSEUDO_EXT_TEST_PORT="$PORT" \
     cargo test -p pseudo_ext_client_tests -- --test-threads=1

@@ -7,8 +7,8 @@
 //! delivers it to every backend before its next transaction starts (and at
 //! every lock acquisition); our callback then bumps [`GENERATION`], and the
 //! next access drops the whole cache. Transaction and subtransaction aborts
-//! bump it too, since a rolled-back transaction may have cached a key it
-//! created or a shred it performed. A key fetched while the generation moved is
+//! bump it too when the transaction wrote key state, since it may have
+//! cached a key it created or a shred it performed. A key fetched while the generation moved is
 //! used once but not cached.
 //!
 //! The callbacks only touch an atomic: they can fire in the middle of SPI while
@@ -27,9 +27,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
+/// Set when the current transaction wrote key state (created a key or the
+/// first root-key row, or shredded): only then can an abort leave stale
+/// entries, so only then does an abort drop the cache.
+static XACT_WROTE_KEYS: AtomicBool = AtomicBool::new(false);
 /// OID of `pseudo_keys.subject_key` once known; invalidations of other
 /// relations (VACUUM, ANALYZE, DDL elsewhere) leave the cache alone.
 static WATCHED_RELATION: AtomicU32 = AtomicU32::new(0);
@@ -99,8 +103,17 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 }
 
 unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
-    if event == pg_sys::XactEvent::XACT_EVENT_ABORT || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT {
-        GENERATION.fetch_add(1, Ordering::AcqRel);
+    use pg_sys::XactEvent::*;
+    match event {
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
+            if XACT_WROTE_KEYS.swap(false, Ordering::AcqRel) {
+                GENERATION.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE => {
+            XACT_WROTE_KEYS.store(false, Ordering::Release);
+        }
+        _ => {}
     }
 }
 
@@ -110,7 +123,7 @@ unsafe extern "C-unwind" fn on_subxact_event(
     _parent: pg_sys::SubTransactionId,
     _arg: *mut std::ffi::c_void,
 ) {
-    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB && XACT_WROTE_KEYS.load(Ordering::Acquire) {
         GENERATION.fetch_add(1, Ordering::AcqRel);
     }
 }
@@ -125,12 +138,18 @@ pub fn register_callbacks() {
     }
 }
 
+/// Marks the current transaction as one that wrote key state.
+pub fn note_key_write() {
+    XACT_WROTE_KEYS.store(true, Ordering::Release);
+}
+
 /// Tells every backend (at its next transaction) and this one (now) to drop
 /// its cached keys. Called by `pseudo_shred`.
 pub fn invalidate_everywhere() -> Result<(), PseudoError> {
     let rel = key_table_oid(c"subject_key")?;
     // SAFETY: queues an invalidation message, sent at commit.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(rel) };
+    note_key_write();
     GENERATION.fetch_add(1, Ordering::AcqRel);
     Ok(())
 }

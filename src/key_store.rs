@@ -98,6 +98,7 @@ pub fn load_keyring(create: bool) -> Result<Keyring, PseudoError> {
 fn first_root_key_row(client: &mut SpiClient<'_>, root: &RootKey) -> Result<(i32, DigestKey), PseudoError> {
     let digest = DigestKey::generate()?;
     let wrapped = root.wrap_digest_key(1, &digest)?;
+    crate::key_cache::note_key_write();
     let fingerprint = root.fingerprint().to_vec();
     let inserted = client.update(
         "INSERT INTO pseudo_keys.root_key (epoch, fingerprint, wrapped_digest_key) VALUES (1, $1, $2)
@@ -204,6 +205,7 @@ pub fn current_key(keyring: &Keyring, subject: &[u8]) -> Result<(KeyId, SubjectK
         }
         let id = new_key_id()?;
         let key = SubjectKey::generate_bytes()?;
+        crate::key_cache::note_key_write();
         let wrapped = keyring.root.wrap_subject_key(&id, &key)?;
         client.update(
             "INSERT INTO pseudo_keys.subject_key (key_id, subject_digest, version, root_epoch, wrapped_key)
