@@ -60,6 +60,10 @@ step "pg_dump and restore (tests/dump_restore.sh)" "$LOGS/dump.log" \
     bash tests/dump_restore.sh "$CLUSTER" "$PORT" "$WORK"
 if grep -q '^FAIL' "$LOGS/dump.log"; then failed=$((failed + 1)); else passed=$((passed + $(grep -c '^ok:' "$LOGS/dump.log" || true))); fi
 
+step "root key failures (tests/root_key.sh)" "$LOGS/root_key.log" \
+    bash tests/root_key.sh "$CLUSTER" "$PORT" "$WORK"
+if grep -q '^FAIL' "$LOGS/root_key.log"; then failed=$((failed + 1)); else passed=$((passed + $(grep -c '^ok:' "$LOGS/root_key.log" || true))); fi
+
 step "multi-session client tests (cargo test -p pseudo_ext_client_tests)" "$LOGS/client.log" \
     env PSEUDO_EXT_TEST_HOST="$CLUSTER" PSEUDO_EXT_TEST_PORT="$PORT" \
     cargo test -p pseudo_ext_client_tests -- --test-threads=1

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Root key failures give clear errors and never a silently generated key:
+# missing file (58P01), wrong key (F0000), loose permissions (F0000),
+# malformed file (F0000), unreadable file (58030). Each check is a new
+# session, so no key is served from a backend cache.
+#   tests/root_key.sh CLUSTER_DIR PORT WORK_DIR
+set -euo pipefail
+dir=$1; port=$2; work=$3
+keys=$work/root_keys
+rm -rf "$keys"; mkdir -p "$keys"; chown postgres:postgres "$keys"
+q() { psql -h "$dir" -p "$port" -U postgres -X -q -At -d rootkey_test "$@"; }
+check() { local want=$1 got=$2 what=$3; if [ "$got" != "$want" ]; then echo "FAIL: $what: got '$got', want '$want'"; exit 1; fi; echo "ok: $what"; }
+sqlstate() {  # sqlstate SETTING STATEMENT -> SQLSTATE or ok
+    q -c "SET pseudo_ext.root_key_file = '$1'" -c "DO \$\$BEGIN PERFORM ($2); RAISE NOTICE 'ok'; EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END\$\$" 2>&1 \
+        | sed -n 's/^NOTICE:  //p'
+}
+newkey() {  # newkey PATH MODE [OWNER]
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1"; echo >>"$1"
+    chown "${3:-postgres}:${3:-postgres}" "$1"; chmod "$2" "$1"
+}
+
+psql -h "$dir" -p "$port" -U postgres -X -q -d postgres -c "DROP DATABASE IF EXISTS rootkey_test" -c "CREATE DATABASE rootkey_test"
+newkey "$keys/good.key" 600
+q -c "CREATE EXTENSION pseudo_ext" -c "CREATE TABLE t (v pseudo_text)"
+q -c "SET pseudo_ext.root_key_file = '$keys/good.key'" -c "INSERT INTO t SELECT pseudo_encrypt('rk-subject', 'rk value')"
+check "rk value" "$(q -c "SET pseudo_ext.root_key_file = '$keys/good.key'" -c "SELECT pseudo_decrypt(v) FROM t")" "configured root key decrypts"
+
+check 58P01 "$(sqlstate "$keys/missing.key" "SELECT pseudo_decrypt(v) FROM t")" "missing root key file: decrypt"
+check 58P01 "$(sqlstate "$keys/missing.key" "SELECT pseudo_encrypt('rk-new-subject', 'x')")" "missing root key file: encrypt"
+check no "$( [ -e "$keys/missing.key" ] && echo yes || echo no)" "no root key generated while keys exist"
+
+newkey "$keys/other.key" 600
+check F0000 "$(sqlstate "$keys/other.key" "SELECT pseudo_decrypt(v) FROM t")" "wrong root key"
+cp -p "$keys/good.key" "$keys/open.key"; chmod 644 "$keys/open.key"
+check F0000 "$(sqlstate "$keys/open.key" "SELECT pseudo_decrypt(v) FROM t")" "root key readable by others"
+printf 'not a key\n' >"$keys/bad.key"; chown postgres:postgres "$keys/bad.key"; chmod 600 "$keys/bad.key"
+check F0000 "$(sqlstate "$keys/bad.key" "SELECT pseudo_decrypt(v) FROM t")" "malformed root key file"
+newkey "$keys/root_owned.key" 600 root
+check 58030 "$(sqlstate "$keys/root_owned.key" "SELECT pseudo_decrypt(v) FROM t")" "unreadable root key file"
+as_plain() { psql -h "$dir" -p "$port" -U postgres -X -q -At -d rootkey_test "$@" 2>&1; }
+q -c "DROP ROLE IF EXISTS rk_plain" -c "CREATE ROLE rk_plain"
+check 1 "$(as_plain -c "LOAD 'pseudo_ext'" -c "SET ROLE rk_plain" -c "SET pseudo_ext.root_key_file = '/tmp/x'" \
+      | grep -c 'permission denied to set parameter')" "non-superuser cannot set the root key file"
+# Set before the library is loaded, the value is a placeholder; loading the
+# library discards it, since it was set by a role without the privilege.
+check pseudo_ext_root.key "$(as_plain -c "SET ROLE rk_plain" -c "SET pseudo_ext.root_key_file = '/tmp/x'" -c "RESET ROLE" \
+      -c "LOAD 'pseudo_ext'" -c "SHOW pseudo_ext.root_key_file" | grep -v WARNING)" "placeholder set by a non-superuser is discarded on load"
+psql -h "$dir" -p "$port" -U postgres -X -q -d postgres -c "DROP DATABASE rootkey_test" -c "DROP ROLE rk_plain"
