@@ -29,6 +29,10 @@ step() {  # step NAME LOG command...
     if "$@" >"$log" 2>&1; then echo "   ok"; else echo "   FAILED (log: $log)"; tail -40 "$log"; broken+=("$name"); fi
 }
 
+step "released install scripts unchanged (sql/released/SHA256SUMS)" "$LOGS/released.log" \
+    bash -c 'cd sql/released && sha256sum -c SHA256SUMS'
+if grep -q ': OK$' "$LOGS/released.log" && ! grep -q FAILED "$LOGS/released.log"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
 step "core unit and vector tests (cargo test -p pseudo_core)" "$LOGS/core.log" \
     cargo test -p pseudo_core
 count_cargo "$LOGS/core.log"
