@@ -25,16 +25,16 @@ fn main() {
     let mut out = vec![0u8; 46 + 32];
     let seal = best_of(3, || {
         for _ in 0..N {
-            key.seal_into(&id, black_box(&plaintext), &mut out).unwrap();
+            key.seal_into(&id, b"", black_box(&plaintext), &mut out).unwrap();
             black_box(&out);
         }
     });
-    let sealed = key.seal(&id, &plaintext).unwrap();
+    let sealed = key.seal(&id, b"", &plaintext).unwrap();
     let env = Envelope::parse(&sealed).unwrap();
     let mut back = vec![0u8; 32];
     let open = best_of(3, || {
         for _ in 0..N {
-            key.open_into(black_box(&env), &mut back).unwrap();
+            key.open_into(black_box(&env), b"", &mut back).unwrap();
             black_box(&back);
         }
     });

@@ -9,10 +9,12 @@
 //! 30+n    16      tag: the CCM authentication tag (M = 16, L = 2)
 //! ```
 //!
-//! The 17 bytes `version || key_id` are the CCM associated data, so neither can be
-//! changed without the tag failing. Any AES-CCM library decrypts a value with
-//! `key = subject key, nonce = bytes[17..30], aad = bytes[0..17],
-//! ciphertext||tag = bytes[30..]`. With a 13-byte nonce CCM's length field is two
+//! The CCM associated data is the 17 bytes `version || key_id` followed by the
+//! bytes of the value's *context* (e.g. `patient.name`; empty when none was
+//! given), so neither the header nor the context can be changed without the tag
+//! failing. The context is not stored: it is supplied again to decrypt. Any
+//! AES-CCM library decrypts a value with `key = subject key, nonce =
+//! bytes[17..30], aad = bytes[0..17] || context, ciphertext||tag = bytes[30..]`. With a 13-byte nonce CCM's length field is two
 //! bytes, so a plaintext holds at most 65,535 bytes; an empty plaintext is valid
 //! (46 bytes of envelope).
 //!

@@ -4,6 +4,7 @@
 //! * [`envelope`]: the on-disk format of a `pseudo_text` value and its text (hex) form.
 //! * [`subject_key`]: a data subject's AES-128-CCM key; seals and opens envelopes.
 //! * [`root_key`]: the root key that wraps subject keys and the subject-digest key.
+//! * [`key_file`]: the text format of a root key source (one key per line).
 //! * [`random`]: the only source of randomness (the OS CSPRNG, per call).
 //!
 //! Nothing here logs, prints or formats key bytes or plaintext: secret types have
@@ -11,6 +12,7 @@
 
 pub mod envelope;
 pub mod error;
+pub mod key_file;
 pub mod random;
 pub mod root_key;
 pub mod subject_key;

@@ -11,8 +11,9 @@
 //! associated data `label || id`, which binds a wrapped subject key to its key id:
 //! swapping two wrapped keys between rows makes both fail to unwrap.
 //!
-//! The root key file holds the 64 hex digits of the key (surrounding whitespace
-//! allowed), so it can be copied, printed for a safe, or produced by a command.
+//! Root keys are kept as 64 hex digits per line of a root key source (see
+//! [`crate::key_file`]), so they can be copied, printed for a safe, or produced
+//! by a command. Each root key epoch of a database is wrapped under one of them.
 
 use crate::subject_key::{SubjectKeyBytes, KEY_LEN};
 use crate::{random, CoreError, KeyId};
@@ -57,26 +58,6 @@ impl RootKey {
             wrap: Aes256Ccm::new(GenericArray::from_slice(&wrap_key[..])),
             fingerprint: hmac(bytes, b"pseudo_ext/v1/fingerprint"),
         }
-    }
-
-    /// Parses a root key file: 64 hex digits, surrounding whitespace ignored.
-    pub fn from_file_contents(contents: &[u8]) -> Result<Self, CoreError> {
-        let text = contents.trim_ascii();
-        if text.len() != 2 * ROOT_KEY_LEN {
-            return Err(CoreError::MalformedRootKey("expected 64 hexadecimal digits"));
-        }
-        let mut bytes = Zeroizing::new([0u8; ROOT_KEY_LEN]);
-        hex::decode_to_slice(text, bytes.as_mut())
-            .map_err(|_| CoreError::MalformedRootKey("expected 64 hexadecimal digits"))?;
-        Ok(Self::from_bytes(&bytes))
-    }
-
-    /// A new random root key in file form (64 hex digits and a newline).
-    pub fn generate_file_contents() -> Result<Zeroizing<String>, CoreError> {
-        let bytes = Zeroizing::new(random::bytes::<ROOT_KEY_LEN>()?);
-        let mut text = Zeroizing::new(hex::encode(&bytes[..]));
-        text.push('\n');
-        Ok(text)
     }
 
     /// Identifies this root key without revealing it.
@@ -168,18 +149,6 @@ mod tests {
 
     fn root(byte: u8) -> RootKey {
         RootKey::from_bytes(&[byte; ROOT_KEY_LEN])
-    }
-
-    #[test]
-    fn file_contents_round_trip_and_reject_malformed() {
-        let text = RootKey::generate_file_contents().unwrap();
-        assert_eq!(text.len(), 65);
-        let a = RootKey::from_file_contents(text.as_bytes()).unwrap();
-        let b = RootKey::from_file_contents(format!("  {}\r\n", text.trim()).as_bytes()).unwrap();
-        assert_eq!(a.fingerprint(), b.fingerprint());
-        for bad in ["", "00", &"0".repeat(63), &"0".repeat(65), &"g".repeat(64), &"00".repeat(33)] {
-            assert!(RootKey::from_file_contents(bad.as_bytes()).is_err(), "{bad:?}");
-        }
     }
 
     #[test]

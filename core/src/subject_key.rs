@@ -11,6 +11,24 @@ use zeroize::Zeroizing;
 
 type Aes128Ccm = ccm::Ccm<Aes128, U16, U13>;
 
+/// Runs `f` with the associated data `header || context`. The header has a
+/// fixed length, so the concatenation is unambiguous; short contexts are joined
+/// on the stack (this runs for every value).
+fn with_associated_data<R>(header: &[u8], context: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    if context.is_empty() {
+        return f(header);
+    }
+    let mut buf = [0u8; 256];
+    let len = header.len() + context.len();
+    if len <= buf.len() {
+        buf[..header.len()].copy_from_slice(header);
+        buf[header.len()..len].copy_from_slice(context);
+        f(&buf[..len])
+    } else {
+        f(&[header, context].concat())
+    }
+}
+
 /// Length of a subject key in bytes.
 pub const KEY_LEN: usize = 16;
 
@@ -39,10 +57,12 @@ impl SubjectKey {
 
     /// Seals `plaintext` with a fresh random nonce into `out`, which must be
     /// exactly `envelope::sealed_len(plaintext.len())` bytes (callers allocate it
-    /// in their own memory, e.g. a PostgreSQL varlena).
-    pub fn seal_into(&self, key_id: &KeyId, plaintext: &[u8], out: &mut [u8]) -> Result<(), CoreError> {
+    /// in their own memory, e.g. a PostgreSQL varlena). `context` is bound as
+    /// associated data after the header (empty: no context); the same context
+    /// must be given to open the value.
+    pub fn seal_into(&self, key_id: &KeyId, context: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<(), CoreError> {
         let nonce = random::bytes::<NONCE_LEN>()?;
-        self.seal_with_nonce_into(key_id, &nonce, plaintext, out)
+        self.seal_with_nonce_into(key_id, &nonce, context, plaintext, out)
     }
 
     /// [`Self::seal_into`] with a caller-chosen nonce: for known-answer tests only;
@@ -51,6 +71,7 @@ impl SubjectKey {
         &self,
         key_id: &KeyId,
         nonce: &[u8; NONCE_LEN],
+        context: &[u8],
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<(), CoreError> {
@@ -62,32 +83,35 @@ impl SubjectKey {
         let (head, body) = out.split_at_mut(envelope::BODY_OFFSET);
         let (ciphertext, tag_out) = body.split_at_mut(plaintext.len());
         ciphertext.copy_from_slice(plaintext);
-        let tag = self
-            .cipher
-            .encrypt_in_place_detached(GenericArray::from_slice(nonce), &head[..HEADER_LEN], ciphertext)
-            .map_err(|_| CoreError::PlaintextTooLong(plaintext.len()))?;
+        let tag = with_associated_data(&head[..HEADER_LEN], context, |aad| {
+            self.cipher.encrypt_in_place_detached(GenericArray::from_slice(nonce), aad, ciphertext)
+        })
+        .map_err(|_| CoreError::PlaintextTooLong(plaintext.len()))?;
         tag_out.copy_from_slice(&tag);
         Ok(())
     }
 
     /// Convenience form of [`Self::seal_into`] that allocates.
-    pub fn seal(&self, key_id: &KeyId, plaintext: &[u8]) -> Result<Vec<u8>, CoreError> {
+    pub fn seal(&self, key_id: &KeyId, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CoreError> {
         let mut out = vec![0u8; envelope::sealed_len(plaintext.len())?];
-        self.seal_into(key_id, plaintext, &mut out)?;
+        self.seal_into(key_id, context, plaintext, &mut out)?;
         Ok(out)
     }
 
-    /// Opens `env` into `out` (exactly `env.plaintext_len()` bytes). On failure
-    /// `out` is zeroed, so unauthenticated plaintext never escapes.
-    pub fn open_into(&self, env: &Envelope<'_>, out: &mut [u8]) -> Result<(), CoreError> {
+    /// Opens `env` into `out` (exactly `env.plaintext_len()` bytes), with the
+    /// context it was sealed with. On failure `out` is zeroed, so
+    /// unauthenticated plaintext never escapes.
+    pub fn open_into(&self, env: &Envelope<'_>, context: &[u8], out: &mut [u8]) -> Result<(), CoreError> {
         assert_eq!(out.len(), env.plaintext_len(), "caller sizes out with plaintext_len");
         out.copy_from_slice(env.ciphertext());
-        let result = self.cipher.decrypt_in_place_detached(
-            GenericArray::from_slice(env.nonce()),
-            env.associated_data(),
-            out,
-            GenericArray::<u8, U16>::from_slice(env.tag()),
-        );
+        let result = with_associated_data(env.associated_data(), context, |aad| {
+            self.cipher.decrypt_in_place_detached(
+                GenericArray::from_slice(env.nonce()),
+                aad,
+                out,
+                GenericArray::<u8, U16>::from_slice(env.tag()),
+            )
+        });
         if result.is_err() {
             out.iter_mut().for_each(|b| *b = 0);
             return Err(CoreError::DecryptionFailed);
@@ -96,9 +120,9 @@ impl SubjectKey {
     }
 
     /// Convenience form of [`Self::open_into`] that allocates.
-    pub fn open(&self, env: &Envelope<'_>) -> Result<Vec<u8>, CoreError> {
+    pub fn open(&self, env: &Envelope<'_>, context: &[u8]) -> Result<Vec<u8>, CoreError> {
         let mut out = vec![0u8; env.plaintext_len()];
-        self.open_into(env, &mut out)?;
+        self.open_into(env, context, &mut out)?;
         Ok(out)
     }
 
