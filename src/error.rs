@@ -19,13 +19,28 @@ pub enum PseudoError {
     UnknownKey(KeyId),
     /// `pseudo_encrypt` for a subject whose keys were shredded (55000).
     SubjectShredded,
-    /// The root key file is absent while wrapped keys exist (58P01).
+    /// The root key file is absent while wrapped keys exist (58P01). Holds the
+    /// source's description (`root key file "..."`).
     RootKeyMissing(String),
-    /// The root key file exists but cannot be read (58030).
+    /// The root key source exists but cannot be read, or the command failed (58030).
     RootKeyUnreadable(String, String),
-    /// The root key file is malformed, too open, or not the key this database
-    /// was set up with (F0000).
+    /// The root key source is malformed, too open, or does not hold the key
+    /// this database's current epoch was set up with (F0000).
     RootKeyRejected(String, &'static str, &'static str),
+    /// The source lacks the root key of an older epoch that keys still use (F0000).
+    RootKeyOfEpochMissing(String, i32),
+    /// No root key epoch with this number exists (42704).
+    UnknownEpoch(i32),
+    /// A root key rotation committed while this transaction created a key
+    /// under the previous epoch (40001).
+    StaleRootEpoch,
+    /// A key administration step that the database's state does not allow
+    /// now (55000): message and hint.
+    KeyAdmin(String, &'static str),
+    /// A NULL context (22004): NULL would silently drop the binding.
+    NullContext,
+    /// The caller lacks a role the function requires (42501).
+    NotPermitted(&'static str),
     /// Another transaction created this subject's first key after our snapshot
     /// was taken (40001); retrying the transaction succeeds.
     ConcurrentKeyCreation,
@@ -75,21 +90,41 @@ impl PseudoError {
                 "subject was shredded: no new data can be encrypted for it".into(),
                 None,
             ),
-            PseudoError::RootKeyMissing(path) => (
+            PseudoError::RootKeyMissing(source) => (
                 ERRCODE_UNDEFINED_FILE,
-                format!("root key file \"{path}\" does not exist, but this database holds keys wrapped under a root key"),
+                format!("{source} does not exist, but this database holds keys wrapped under a root key"),
                 Some("Restore the root key file from your backup, or point pseudo_ext.root_key_file at it. A new root key is never generated while wrapped keys exist.".into()),
             ),
-            PseudoError::RootKeyUnreadable(path, why) => (
-                ERRCODE_IO_ERROR,
-                format!("could not read root key file \"{path}\": {why}"),
-                None,
-            ),
-            PseudoError::RootKeyRejected(path, why, hint) => (
+            PseudoError::RootKeyUnreadable(source, why) => {
+                (ERRCODE_IO_ERROR, format!("could not read {source}: {why}"), None)
+            }
+            PseudoError::RootKeyRejected(source, why, hint) => (
                 ERRCODE_CONFIG_FILE_ERROR,
-                format!("root key file \"{path}\" rejected: {why}"),
+                format!("{source} rejected: {why}"),
                 Some((*hint).to_string()),
             ),
+            PseudoError::RootKeyOfEpochMissing(source, epoch) => (
+                ERRCODE_CONFIG_FILE_ERROR,
+                format!("{source} does not hold the root key of epoch {epoch}, which keys in this database are wrapped under"),
+                Some("Add that root key back from your backup. If it was destroyed, the keys wrapped under it are lost.".into()),
+            ),
+            PseudoError::UnknownEpoch(epoch) => {
+                (ERRCODE_UNDEFINED_OBJECT, format!("no root key epoch {epoch} in this database"), None)
+            }
+            PseudoError::StaleRootEpoch => (
+                ERRCODE_T_R_SERIALIZATION_FAILURE,
+                "could not serialize access: the root key was rotated concurrently".into(),
+                Some("Retry the transaction.".into()),
+            ),
+            PseudoError::KeyAdmin(message, hint) => {
+                (ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, message.clone(), Some((*hint).to_string()))
+            }
+            PseudoError::NullContext => (
+                ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "context must not be NULL".into(),
+                Some("Use the form without a context argument for values that have none.".into()),
+            ),
+            PseudoError::NotPermitted(what) => (ERRCODE_INSUFFICIENT_PRIVILEGE, (*what).to_string(), None),
             PseudoError::ConcurrentKeyCreation => (
                 ERRCODE_T_R_SERIALIZATION_FAILURE,
                 "could not serialize access: another transaction created this subject's key concurrently".into(),

@@ -1,33 +1,62 @@
 //! SQL-callable functions: one-line wrappers over the core and the key cache.
-//! Who may call each is decided by grants in `sql/pseudo_ext.sql`.
+//! Who may call each is decided by grants in the scripts under `sql/`.
 //!
 //! `text` arguments arrive as their raw bytes (in the database encoding), so no
-//! UTF-8 re-validation happens per call; a subject is compared byte for byte.
+//! UTF-8 re-validation happens per call; a subject or context is compared byte
+//! for byte. Functions with a context argument are not STRICT: a NULL context
+//! is an error (22004), never a silently unbound value.
 
 use crate::error::{OrRaise, PseudoError};
-use crate::key_cache;
+use crate::{config_check, key_cache, root_rotation};
 use pgrx::prelude::*;
-use pgrx::Uuid;
+use pgrx::{pg_sys, Uuid};
 use pseudo_core::envelope::{self, Envelope};
+use zeroize::Zeroizing;
 
-/// Encrypts `plaintext` under the subject's current key (created on first use).
-#[pg_extern(sql = false)]
-fn pseudo_encrypt(subject: &[u8], plaintext: &[u8]) -> Vec<u8> {
+fn encrypt(subject: &[u8], context: &[u8], plaintext: &[u8]) -> Vec<u8> {
     // Refuse an over-long plaintext before a key is created for nothing.
     let mut out = vec![0u8; envelope::sealed_len(plaintext.len()).or_raise()];
-    key_cache::with_current_key(subject, |id, key| key.seal_into(id, plaintext, &mut out))
+    key_cache::with_current_key(subject, |id, key| key.seal_into(id, context, plaintext, &mut out))
         .or_raise()
         .or_raise();
     out
 }
 
+fn decrypt(value: &[u8], context: &[u8]) -> Option<Vec<u8>> {
+    let env = Envelope::parse(value).map_err(|_| PseudoError::DecryptionFailed).or_raise();
+    key_cache::with_key_by_id(&env.key_id(), |key| key.map(|k| k.open(&env, context)))
+        .or_raise()
+        .map(OrRaise::or_raise)
+}
+
+fn context_arg(context: Option<&[u8]>) -> &[u8] {
+    context.ok_or(PseudoError::NullContext).or_raise()
+}
+
+/// Encrypts `plaintext` under the subject's current key (created on first use).
+#[pg_extern(sql = false)]
+fn pseudo_encrypt(subject: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    encrypt(subject, b"", plaintext)
+}
+
+/// [`pseudo_encrypt`] with a context bound as associated data.
+#[pg_extern(sql = false)]
+fn pseudo_encrypt_in_context(subject: Option<&[u8]>, plaintext: Option<&[u8]>, context: Option<&[u8]>) -> Option<Vec<u8>> {
+    let context = context_arg(context);
+    Some(encrypt(subject?, context, plaintext?))
+}
+
 /// Decrypts a value; NULL when its key was shredded.
 #[pg_extern(sql = false)]
 fn pseudo_decrypt(value: &[u8]) -> Option<Vec<u8>> {
-    let env = Envelope::parse(value).map_err(|_| PseudoError::DecryptionFailed).or_raise();
-    key_cache::with_key_by_id(&env.key_id(), |key| key.map(|k| k.open(&env)))
-        .or_raise()
-        .map(OrRaise::or_raise)
+    decrypt(value, b"")
+}
+
+/// [`pseudo_decrypt`] of a value encrypted with a context.
+#[pg_extern(sql = false)]
+fn pseudo_decrypt_in_context(value: Option<&[u8]>, context: Option<&[u8]>) -> Option<Vec<u8>> {
+    let context = context_arg(context);
+    decrypt(value?, context)
 }
 
 /// The value's key id; no key access, no crypto.
@@ -37,15 +66,100 @@ fn pseudo_key_id(value: &[u8]) -> Uuid {
     Uuid::from_bytes(env.key_id())
 }
 
-/// Internal, for `pseudo_shred` only (EXECUTE revoked from PUBLIC): the keyed
-/// digest of a subject, as stored in `pseudo_keys.subject`.
+/// Whether the caller has the privileges of `role` (superusers have all).
+fn has_role(role: &std::ffi::CStr) -> bool {
+    // SAFETY: catalog lookups; a missing role is InvalidOid, which nobody has.
+    unsafe {
+        let oid = pg_sys::get_role_oid(role.as_ptr(), true);
+        oid != pg_sys::InvalidOid && pg_sys::has_privs_of_role(pg_sys::GetUserId(), oid)
+    }
+}
+
+fn rewrap(value: &[u8], context: &[u8]) -> Vec<u8> {
+    if !(has_role(c"pseudo_reader") && has_role(c"pseudo_writer")) {
+        PseudoError::NotPermitted("permission denied: pseudo_rewrap requires the privileges of both pseudo_reader and pseudo_writer").raise();
+    }
+    let env = Envelope::parse(value).map_err(|_| PseudoError::DecryptionFailed).or_raise();
+    let id = env.key_id();
+    key_cache::with_key_and_current(&id, |old, current| match (old, current) {
+        (Some(old), Some((cur_id, cur))) if *cur_id != id => {
+            let mut plaintext = Zeroizing::new(vec![0u8; env.plaintext_len()]);
+            old.open_into(&env, context, &mut plaintext)?;
+            cur.seal(cur_id, context, &plaintext)
+        }
+        // Already current, or shredded: nothing to re-encrypt.
+        _ => Ok(value.to_vec()),
+    })
+    .or_raise()
+    .or_raise()
+}
+
+/// Re-encrypts a value under its subject's current key; unchanged when it
+/// already is, or when its key was shredded.
+#[pg_extern(sql = false)]
+fn pseudo_rewrap(value: &[u8]) -> Vec<u8> {
+    rewrap(value, b"")
+}
+
+/// [`pseudo_rewrap`] of a value encrypted with a context.
+#[pg_extern(sql = false)]
+fn pseudo_rewrap_in_context(value: Option<&[u8]>, context: Option<&[u8]>) -> Option<Vec<u8>> {
+    let context = context_arg(context);
+    Some(rewrap(value?, context))
+}
+
+/// Whether `pseudo_rewrap` would change the value: its key is live and not its
+/// subject's current key.
+#[pg_extern(sql = false)]
+fn pseudo_needs_rewrap(value: &[u8]) -> bool {
+    let env = Envelope::parse(value).map_err(PseudoError::InvalidBinary).or_raise();
+    let id = env.key_id();
+    key_cache::with_key_and_current(&id, |old, current| {
+        old.is_some() && current.is_some_and(|(cur_id, _)| *cur_id != id)
+    })
+    .or_raise()
+}
+
+/// A new key version becomes the subject's current key; returns its id.
+#[pg_extern(sql = false)]
+fn pseudo_rotate(subject: &[u8]) -> Uuid {
+    Uuid::from_bytes(key_cache::rotate_subject(subject).or_raise())
+}
+
+/// A new root key epoch; every subject key rewrapped under it. Returns the epoch.
+#[pg_extern(sql = false)]
+fn pseudo_rotate_root_key() -> i32 {
+    key_cache::administer_root_keys(root_rotation::rotate).or_raise()
+}
+
+/// Retires a root key epoch; returns how many keys had to be rewrapped first.
+#[pg_extern(sql = false)]
+fn pseudo_retire_root_key(epoch: i32) -> i64 {
+    key_cache::administer_root_keys(|| root_rotation::retire(epoch)).or_raise()
+}
+
+/// Destroys a retired epoch's root key (removed from the file at commit).
+#[pg_extern(sql = false)]
+fn pseudo_destroy_root_key(epoch: i32) -> bool {
+    key_cache::administer_root_keys(|| root_rotation::destroy(epoch)).or_raise()
+}
+
+/// Internal, for `pseudo_check_config`: findings about the root key source.
+#[pg_extern(sql = false)]
+fn pseudo_root_key_source_check(
+) -> TableIterator<'static, (name!(setting, String), name!(value, String), name!(risk, Option<String>))> {
+    TableIterator::new(config_check::root_key_source_findings().or_raise())
+}
+
+/// Internal, for `pseudo_shred` and the admin functions: the keyed digest of
+/// a subject, as stored in `pseudo_keys.subject`.
 #[pg_extern(sql = false)]
 fn pseudo_subject_digest(subject: &[u8]) -> Vec<u8> {
     key_cache::subject_digest(subject).or_raise().to_vec()
 }
 
-/// Internal, for `pseudo_shred` only: makes every backend drop cached keys
-/// from its next transaction on.
+/// Internal, for `pseudo_shred`: makes every backend drop cached keys from its
+/// next transaction on.
 #[pg_extern(sql = false)]
 fn pseudo_invalidate_key_cache() {
     key_cache::invalidate_everywhere().or_raise()

@@ -70,6 +70,8 @@ struct KeyCache {
     keys: Vec<SubjectKey>,
     by_id: HashMap<KeyId, Slot, BuildHasherDefault<KeyIdHasher>>,
     by_subject: HashMap<Box<[u8]>, (KeyId, u32)>,
+    /// Key id -> id of its subject's current key (rewrap path).
+    current_of: HashMap<KeyId, KeyId, BuildHasherDefault<KeyIdHasher>>,
     keyring: Option<Rc<Keyring>>,
 }
 
@@ -109,9 +111,15 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
             if XACT_WROTE_KEYS.swap(false, Ordering::AcqRel) {
                 GENERATION.fetch_add(1, Ordering::AcqRel);
             }
+            crate::root_rotation::at_transaction_end(false);
         }
-        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE => {
+        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT => {
             XACT_WROTE_KEYS.store(false, Ordering::Release);
+            crate::root_rotation::at_transaction_end(true);
+        }
+        XACT_EVENT_PREPARE => {
+            XACT_WROTE_KEYS.store(false, Ordering::Release);
+            crate::root_rotation::at_transaction_end(false);
         }
         _ => {}
     }
@@ -119,12 +127,15 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
 
 unsafe extern "C-unwind" fn on_subxact_event(
     event: pg_sys::SubXactEvent::Type,
-    _my: pg_sys::SubTransactionId,
+    my: pg_sys::SubTransactionId,
     _parent: pg_sys::SubTransactionId,
     _arg: *mut std::ffi::c_void,
 ) {
-    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB && XACT_WROTE_KEYS.load(Ordering::Acquire) {
-        GENERATION.fetch_add(1, Ordering::AcqRel);
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        if XACT_WROTE_KEYS.load(Ordering::Acquire) {
+            GENERATION.fetch_add(1, Ordering::AcqRel);
+        }
+        crate::root_rotation::at_subtransaction_abort(my);
     }
 }
 
@@ -160,9 +171,9 @@ fn keyring(create: bool) -> Result<Rc<Keyring>, PseudoError> {
         c.sync();
         c.keyring.clone()
     });
-    // pseudo_ext.root_key_file is reloadable: a changed path means a reload.
-    let path = crate::root_key_file::configured_path()?;
-    if let Some(k) = cached.filter(|k| k.path == path) {
+    // The source settings are reloadable: a changed setting means a reload.
+    let source = crate::root_key_source::configured()?;
+    if let Some(k) = cached.filter(|k| k.source == source) {
         return Ok(k);
     }
     let generation = GENERATION.load(Ordering::Acquire);
@@ -174,6 +185,20 @@ fn keyring(create: bool) -> Result<Rc<Keyring>, PseudoError> {
         }
     });
     Ok(ring)
+}
+
+/// Runs `f` as the extension owner with the keyring. When `f` finds the
+/// keyring older than the database's root key epochs (a rotation committed
+/// since it was loaded), everything cached is dropped and `f` runs once more.
+fn with_keyring<R>(create: bool, f: impl Fn(&Keyring) -> Result<R, PseudoError>) -> Result<R, PseudoError> {
+    watch_key_table()?;
+    as_extension_owner(|| match f(&*keyring(create)?) {
+        Err(PseudoError::StaleRootEpoch) => {
+            GENERATION.fetch_add(1, Ordering::AcqRel);
+            f(&*keyring(create)?)
+        }
+        other => other,
+    })
 }
 
 fn watch_key_table() -> Result<(), PseudoError> {
@@ -197,17 +222,8 @@ pub fn with_key_by_id<R>(id: &KeyId, f: impl FnOnce(Option<&SubjectKey>) -> R) -
     if let Some(r) = hit {
         return Ok(r);
     }
-    watch_key_table()?;
     let generation = GENERATION.load(Ordering::Acquire);
-    let stored = as_extension_owner(|| {
-        let ring = keyring(false)?;
-        key_store::key_by_id(&ring, id)
-    })?;
-    let key = match stored {
-        StoredKey::Live(bytes) => Some(SubjectKey::new(&bytes)),
-        StoredKey::Shredded => None,
-        StoredKey::Unknown => return Err(PseudoError::UnknownKey(*id)),
-    };
+    let key = fetch_key(id)?;
     let f = f.take().unwrap();
     Ok(CACHE.with_borrow_mut(|c| {
         c.sync();
@@ -227,6 +243,15 @@ pub fn with_key_by_id<R>(id: &KeyId, f: impl FnOnce(Option<&SubjectKey>) -> R) -
     }))
 }
 
+/// The key `id` from the key table: `Some` when live, `None` when shredded.
+fn fetch_key(id: &KeyId) -> Result<Option<SubjectKey>, PseudoError> {
+    match with_keyring(false, |ring| key_store::key_by_id(ring, id))? {
+        StoredKey::Live(bytes) => Ok(Some(SubjectKey::new(&bytes))),
+        StoredKey::Shredded => Ok(None),
+        StoredKey::Unknown => Err(PseudoError::UnknownKey(*id)),
+    }
+}
+
 /// Runs `f` with the subject's current key and its id, creating the key on
 /// first use.
 pub fn with_current_key<R>(subject: &[u8], f: impl FnOnce(&KeyId, &SubjectKey) -> R) -> Result<R, PseudoError> {
@@ -238,12 +263,8 @@ pub fn with_current_key<R>(subject: &[u8], f: impl FnOnce(&KeyId, &SubjectKey) -
     if let Some(r) = hit {
         return Ok(r);
     }
-    watch_key_table()?;
     let generation = GENERATION.load(Ordering::Acquire);
-    let (id, bytes) = as_extension_owner(|| {
-        let ring = keyring(true)?;
-        key_store::current_key(&ring, subject)
-    })?;
+    let (id, bytes) = with_keyring(true, |ring| key_store::current_key(ring, subject))?;
     let key = SubjectKey::new(&bytes);
     let f = f.take().unwrap();
     Ok(CACHE.with_borrow_mut(|c| {
@@ -257,8 +278,80 @@ pub fn with_current_key<R>(subject: &[u8], f: impl FnOnce(&KeyId, &SubjectKey) -
     }))
 }
 
+/// Runs `f` with the key `id` names (`None`: shredded) and the current key of
+/// its subject with that key's id (`None`: the subject has no live key).
+pub fn with_key_and_current<R>(
+    id: &KeyId,
+    f: impl FnOnce(Option<&SubjectKey>, Option<(&KeyId, &SubjectKey)>) -> R,
+) -> Result<R, PseudoError> {
+    let mut f = Some(f);
+    let hit = CACHE.with_borrow_mut(|c| {
+        c.sync();
+        let slot = |k: &KeyId| match c.by_id.get(k) {
+            Some(Slot::Live(i)) => Some(Some(&c.keys[*i as usize])),
+            Some(Slot::Shredded) => Some(None),
+            None => None,
+        };
+        match slot(id)? {
+            None => Some((f.take().unwrap())(None, None)),
+            Some(old) => {
+                let cur = c.current_of.get(id)?;
+                let cur_key = slot(cur)??;
+                Some((f.take().unwrap())(Some(old), Some((cur, cur_key))))
+            }
+        }
+    });
+    if let Some(r) = hit {
+        return Ok(r);
+    }
+    let generation = GENERATION.load(Ordering::Acquire);
+    let old = fetch_key(id)?;
+    let current = match old {
+        Some(_) => with_keyring(false, |ring| key_store::current_key_of(ring, id))?
+            .map(|(cur, bytes)| (cur, SubjectKey::new(&bytes))),
+        None => None,
+    };
+    let f = f.take().unwrap();
+    Ok(CACHE.with_borrow_mut(|c| {
+        c.sync();
+        match (old, current) {
+            (None, _) => f(None, None),
+            (Some(old), None) => f(Some(&old), None),
+            (Some(old), Some((cur, cur_key))) if c.generation != generation => f(Some(&old), Some((&cur, &cur_key))),
+            (Some(old), Some((cur, cur_key))) => {
+                let old_slot = match c.by_id.get(id) {
+                    Some(Slot::Live(i)) => *i,
+                    _ => c.insert_key(*id, old),
+                };
+                let cur_slot = match c.by_id.get(&cur) {
+                    Some(Slot::Live(i)) => *i,
+                    _ => c.insert_key(cur, cur_key),
+                };
+                c.current_of.insert(*id, cur);
+                f(Some(&c.keys[old_slot as usize]), Some((&cur, &c.keys[cur_slot as usize])))
+            }
+        }
+    }))
+}
+
+/// Adds a new key version for the subject (`pseudo_rotate`) and makes every
+/// backend forget its cached current key.
+pub fn rotate_subject(subject: &[u8]) -> Result<KeyId, PseudoError> {
+    let id = with_keyring(true, |ring| key_store::rotate_subject(ring, subject))?;
+    invalidate_everywhere()?;
+    Ok(id)
+}
+
+/// Runs a root key rotation or retirement step as the extension owner, then
+/// makes every backend reload its keyring.
+pub fn administer_root_keys<R>(f: impl FnOnce() -> Result<R, PseudoError>) -> Result<R, PseudoError> {
+    watch_key_table()?;
+    let r = as_extension_owner(f)?;
+    invalidate_everywhere()?;
+    Ok(r)
+}
+
 /// The keyed digest that names `subject` in the key tables.
 pub fn subject_digest(subject: &[u8]) -> Result<[u8; 32], PseudoError> {
-    watch_key_table()?;
-    as_extension_owner(|| Ok(keyring(true)?.digest.digest(subject)))
+    with_keyring(true, |ring| Ok(ring.digest.digest(subject)))
 }

@@ -1,30 +1,67 @@
 //! The `pseudo_keys` tables, read and written through SPI. Every function here
 //! runs inside [`crate::owner_context::as_extension_owner`]; queries are fixed
-//! strings with bound parameters and schema-qualified table names.
+//! strings with bound parameters and schema-qualified table names. The queries
+//! of the encrypt/decrypt paths use only columns that exist since 0.1.0, so the
+//! library keeps working between a package upgrade and `ALTER EXTENSION UPDATE`.
 //!
-//! Concurrency rules (they keep "exactly one first key per subject" and "no key
-//! survives a committed shred"):
+//! Concurrency rules (they keep "exactly one first key per subject", "no key
+//! survives a committed shred" and "no key is wrapped under a superseded root
+//! key epoch"):
 //! * a subject's row in `pseudo_keys.subject` is the lock both key creation and
 //!   `pseudo_shred` take (`INSERT .. ON CONFLICT` then `FOR UPDATE`, or the
 //!   shred's upsert), so they serialize per subject;
+//! * a new key is wrapped under the current root epoch only after that epoch's
+//!   `root_key` row is locked `FOR SHARE` and is still the newest: root key
+//!   rotation holds an `EXCLUSIVE` lock on `root_key`, so it waits for key
+//!   creators in flight and they wait for it; in READ COMMITTED a creator that
+//!   waited sees the new epoch and retries with it ([`PseudoError::StaleRootEpoch`]),
+//!   in REPEATABLE READ PostgreSQL reports the rotation's update of the row as a
+//!   serialization failure (40001);
 //! * in READ COMMITTED each statement after the first write sees rows committed
 //!   meanwhile; in REPEATABLE READ a row committed after our snapshot is a
 //!   serialization failure (40001), never a second key.
 
 use crate::error::PseudoError;
-use crate::root_key_file;
+use crate::owner_context::relation_exists;
+use crate::root_key_source::{self, Keys, Source};
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiTupleTable};
 use pgrx::Uuid;
 use pseudo_core::subject_key::{SubjectKey, SubjectKeyBytes};
 use pseudo_core::{random, DigestKey, KeyId, RootKey};
 
-/// The root key and what it unlocks in this database.
+/// The root keys and what they unlock in this database.
 pub struct Keyring {
-    pub path: String,
-    pub root: RootKey,
-    pub digest: DigestKey,
+    pub source: Source,
+    keys: Keys,
+    /// Every epoch not retired, newest first, with the index of its root key
+    /// in `keys` when the source holds it.
+    epochs: Vec<(i32, Option<usize>)>,
+    /// The current (newest) epoch; its root key is always present.
     pub epoch: i32,
+    pub digest: DigestKey,
+}
+
+impl Keyring {
+    pub fn current_root(&self) -> &RootKey {
+        let index = self.epochs[0].1.expect("load_keyring checks the current root key");
+        &self.keys[index]
+    }
+
+    /// The root key of `epoch`. An epoch this keyring does not know was created
+    /// after it was loaded: the caller reloads and retries.
+    pub fn root_of(&self, epoch: i32) -> Result<&RootKey, PseudoError> {
+        match self.epochs.iter().find(|(e, _)| *e == epoch) {
+            Some((_, Some(index))) => Ok(&self.keys[*index]),
+            Some((_, None)) => Err(PseudoError::RootKeyOfEpochMissing(self.source.describe(), epoch)),
+            None => Err(PseudoError::StaleRootEpoch),
+        }
+    }
+
+    /// The source's keys, for root key rotation.
+    pub fn source_keys(&self) -> &[RootKey] {
+        &self.keys
+    }
 }
 
 /// What the key table says about a key id.
@@ -36,66 +73,80 @@ pub enum StoredKey {
 
 /// The first row of a result, or `None` for an empty one (pgrx's getters
 /// report an empty result as an error).
-fn first_row(table: SpiTupleTable<'_>) -> Result<Option<SpiTupleTable<'_>>, PseudoError> {
+pub fn first_row(table: SpiTupleTable<'_>) -> Result<Option<SpiTupleTable<'_>>, PseudoError> {
     Ok(if table.is_empty() { None } else { Some(table.first()) })
 }
 
-fn uuid(id: &KeyId) -> Uuid {
+pub fn uuid(id: &KeyId) -> Uuid {
     Uuid::from_bytes(*id)
 }
 
-/// Loads the root key file and this database's root-key row. With `create`,
-/// a database without any keys gets its first root key (file and row).
+/// Loads the root keys and this database's root key epochs. With `create`, a
+/// database without any keys gets its first root key (file and row).
 pub fn load_keyring(create: bool) -> Result<Keyring, PseudoError> {
-    let path = root_key_file::configured_path()?;
-    Spi::connect_mut(|client| {
-        let row = first_row(client.select(
-            "SELECT epoch, fingerprint, wrapped_digest_key FROM pseudo_keys.root_key ORDER BY epoch DESC LIMIT 1",
-            None,
-            &[],
-        )?)?
-        .map(|t| t.get_three::<i32, Vec<u8>, Vec<u8>>())
-        .transpose()?
-        .unwrap_or((None, None, None));
-        let root = match root_key_file::read(&path)? {
-            Some(root) => root,
-            None => {
-                let any_keys = client
-                    .select(
-                        "SELECT EXISTS (SELECT FROM pseudo_keys.subject) OR EXISTS (SELECT FROM pseudo_keys.root_key)",
-                        None,
-                        &[],
-                    )?
+    Spi::connect_mut(|client| load_keyring_in(client, create, false))
+}
+
+/// [`load_keyring`] on an open SPI connection; `fresh` re-runs a root key command.
+pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) -> Result<Keyring, PseudoError> {
+    let source = root_key_source::configured()?;
+    let mut rows: Vec<(i32, Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    for row in client.select(
+        "SELECT epoch, fingerprint, wrapped_digest_key FROM pseudo_keys.root_key ORDER BY epoch DESC",
+        None,
+        &[],
+    )? {
+        let epoch = row.get::<i32>(1)?.unwrap_or(0);
+        rows.push((epoch, row.get::<Vec<u8>>(2)?.unwrap_or_default(), row.get::<Vec<u8>>(3)?));
+    }
+    let keys = match root_key_source::read(&source, fresh)? {
+        Some(keys) => keys,
+        None => {
+            let any_keys = !rows.is_empty()
+                || client
+                    .select("SELECT EXISTS (SELECT FROM pseudo_keys.subject)", None, &[])?
                     .first()
                     .get_one::<bool>()?
                     .unwrap_or(true);
-                if any_keys || !create {
-                    return Err(PseudoError::RootKeyMissing(path));
-                }
-                root_key_file::create(&path)?
+            match &source {
+                Source::File(path) if create && !any_keys => root_key_source::create_file(path)?,
+                _ => return Err(PseudoError::RootKeyMissing(source.describe())),
             }
-        };
-        let (epoch, digest) = match row {
-            (Some(epoch), Some(fingerprint), Some(wrapped)) => {
-                if fingerprint != root.fingerprint() {
-                    return Err(PseudoError::RootKeyRejected(
-                        path,
-                        "it is not the root key this database's keys are wrapped under",
-                        "Point pseudo_ext.root_key_file at the root key file backed up with this database.",
-                    ));
-                }
-                let digest = root.unwrap_digest_key(epoch as u32, &wrapped).map_err(|_| PseudoError::DecryptionFailed)?;
-                (epoch, digest)
-            }
-            _ if !create => return Err(PseudoError::RootKeyMissing(path)),
-            _ => first_root_key_row(client, &root)?,
-        };
-        Ok(Keyring { path, root, digest, epoch })
-    })
+        }
+    };
+    if rows.is_empty() {
+        if !create {
+            return Err(PseudoError::RootKeyMissing(source.describe()));
+        }
+        let digest = first_root_key_row(client, &source, &keys[0])?;
+        return Ok(Keyring { source, keys, epochs: vec![(1, Some(0))], epoch: 1, digest });
+    }
+    let index_of = |keys: &Keys, fingerprint: &[u8]| keys.iter().position(|k| k.fingerprint() == fingerprint);
+    let (epoch, fingerprint, wrapped) = &rows[0];
+    let mut keys = keys;
+    if index_of(&keys, fingerprint).is_none() && matches!(source, Source::Command(_)) && !fresh {
+        // A cached command output may predate a rotation: ask the command again.
+        keys = root_key_source::read(&source, true)?.unwrap_or(keys);
+    }
+    let Some(current) = index_of(&keys, fingerprint) else {
+        return Err(PseudoError::RootKeyRejected(
+            source.describe(),
+            "it does not hold the root key of this database's current epoch",
+            "Point pseudo_ext.root_key_file (or pseudo_ext.root_key_command) at the root keys backed up with this database.",
+        ));
+    };
+    let wrapped = wrapped.as_deref().ok_or_else(|| PseudoError::KeyStore("the current root key epoch is retired".into()))?;
+    let digest = keys[current].unwrap_digest_key(*epoch as u32, wrapped).map_err(|_| PseudoError::DecryptionFailed)?;
+    let epochs = rows
+        .iter()
+        .filter(|(_, _, wrapped)| wrapped.is_some())
+        .map(|(e, fp, _)| (*e, index_of(&keys, fp)))
+        .collect();
+    Ok(Keyring { source, keys, epochs, epoch: *epoch, digest })
 }
 
 /// Records the first root key epoch with a new subject-digest key.
-fn first_root_key_row(client: &mut SpiClient<'_>, root: &RootKey) -> Result<(i32, DigestKey), PseudoError> {
+fn first_root_key_row(client: &mut SpiClient<'_>, source: &Source, root: &RootKey) -> Result<DigestKey, PseudoError> {
     let digest = DigestKey::generate()?;
     let wrapped = root.wrap_digest_key(1, &digest)?;
     crate::key_cache::note_key_write();
@@ -107,7 +158,7 @@ fn first_root_key_row(client: &mut SpiClient<'_>, root: &RootKey) -> Result<(i32
         &[fingerprint.as_slice().into(), wrapped.as_slice().into()],
     )?;
     if inserted.len() == 1 {
-        return Ok((1, digest));
+        return Ok(digest);
     }
     // Another backend won the race; use its row (visible in READ COMMITTED).
     let (fp, wrapped) = first_row(client.select(
@@ -120,10 +171,10 @@ fn first_root_key_row(client: &mut SpiClient<'_>, root: &RootKey) -> Result<(i32
     .unwrap_or((None, None));
     match (fp, wrapped) {
         (Some(fp), Some(wrapped)) if fp == fingerprint => {
-            Ok((1, root.unwrap_digest_key(1, &wrapped).map_err(|_| PseudoError::DecryptionFailed)?))
+            Ok(root.unwrap_digest_key(1, &wrapped).map_err(|_| PseudoError::DecryptionFailed)?)
         }
         (Some(_), Some(_)) => Err(PseudoError::RootKeyRejected(
-            String::new(),
+            source.describe(),
             "another root key was registered concurrently",
             "Make every server use the same pseudo_ext.root_key_file.",
         )),
@@ -134,16 +185,15 @@ fn first_root_key_row(client: &mut SpiClient<'_>, root: &RootKey) -> Result<(i32
 /// Looks a key up by id (decryption path: reads only).
 pub fn key_by_id(keyring: &Keyring, id: &KeyId) -> Result<StoredKey, PseudoError> {
     Spi::connect(|client| {
-        let wrapped = first_row(client.select(
-            "SELECT wrapped_key FROM pseudo_keys.subject_key WHERE key_id = $1",
+        let row = first_row(client.select(
+            "SELECT wrapped_key, root_epoch FROM pseudo_keys.subject_key WHERE key_id = $1",
             None,
             &[uuid(id).into()],
         )?)?
-        .map(|t| t.get_one::<Vec<u8>>())
-        .transpose()?
-        .flatten();
-        if let Some(wrapped) = wrapped {
-            return Ok(StoredKey::Live(keyring.root.unwrap_subject_key(id, &wrapped)?));
+        .map(|t| t.get_two::<Vec<u8>, i32>())
+        .transpose()?;
+        if let Some((Some(wrapped), Some(epoch))) = row {
+            return Ok(StoredKey::Live(keyring.root_of(epoch)?.unwrap_subject_key(id, &wrapped)?));
         }
         let shredded = client
             .select("SELECT EXISTS (SELECT FROM pseudo_keys.shredded_key WHERE key_id = $1)", None, &[uuid(id).into()])?
@@ -154,68 +204,150 @@ pub fn key_by_id(keyring: &Keyring, id: &KeyId) -> Result<StoredKey, PseudoError
     })
 }
 
-const CURRENT_KEY: &str = "SELECT s.shredded_at IS NOT NULL, k.key_id, k.wrapped_key
+/// The current key of the subject that key `id` belongs to, if it has one
+/// (rewrap path).
+pub fn current_key_of(keyring: &Keyring, id: &KeyId) -> Result<Option<(KeyId, SubjectKeyBytes)>, PseudoError> {
+    Spi::connect(|client| {
+        let row = first_row(client.select(
+            "SELECT cur.key_id, cur.wrapped_key, cur.root_epoch
+             FROM pseudo_keys.subject_key k
+             CROSS JOIN LATERAL (SELECT c.key_id, c.wrapped_key, c.root_epoch FROM pseudo_keys.subject_key c
+                                 WHERE c.subject_digest = k.subject_digest
+                                 ORDER BY c.version DESC LIMIT 1) cur
+             WHERE k.key_id = $1",
+            None,
+            &[uuid(id).into()],
+        )?)?
+        .map(|t| t.get_three::<Uuid, Vec<u8>, i32>())
+        .transpose()?;
+        match row {
+            Some((Some(cur), Some(wrapped), Some(epoch))) => {
+                let cur = *cur.as_bytes();
+                Ok(Some((cur, keyring.root_of(epoch)?.unwrap_subject_key(&cur, &wrapped)?)))
+            }
+            _ => Ok(None),
+        }
+    })
+}
+
+const CURRENT_KEY: &str = "SELECT s.shredded_at IS NOT NULL, k.key_id, k.wrapped_key, k.root_epoch
      FROM pseudo_keys.subject s
-     LEFT JOIN LATERAL (SELECT key_id, wrapped_key FROM pseudo_keys.subject_key sk
+     LEFT JOIN LATERAL (SELECT key_id, wrapped_key, root_epoch FROM pseudo_keys.subject_key sk
                         WHERE sk.subject_digest = s.subject_digest
                         ORDER BY sk.version DESC LIMIT 1) k ON true
      WHERE s.subject_digest = $1";
+
+type CurrentRow = (bool, Option<Uuid>, Option<Vec<u8>>, Option<i32>);
+
+fn read_current(client: &SpiClient<'_>, digest: &[u8]) -> Result<Option<CurrentRow>, PseudoError> {
+    let table = client.select(CURRENT_KEY, None, &[digest.into()])?;
+    if table.is_empty() {
+        return Ok(None);
+    }
+    let row = table.first();
+    Ok(Some((row.get::<bool>(1)?.unwrap_or(false), row.get::<Uuid>(2)?, row.get::<Vec<u8>>(3)?, row.get::<i32>(4)?)))
+}
+
+/// Takes the subject row's lock (creating the row), refusing a shredded subject.
+fn lock_subject(client: &mut SpiClient<'_>, digest: &[u8]) -> Result<(), PseudoError> {
+    client.update(
+        "INSERT INTO pseudo_keys.subject (subject_digest) VALUES ($1) ON CONFLICT (subject_digest) DO NOTHING",
+        None,
+        &[digest.into()],
+    )?;
+    let locked = client.update(
+        "SELECT shredded_at IS NOT NULL FROM pseudo_keys.subject WHERE subject_digest = $1 FOR UPDATE",
+        None,
+        &[digest.into()],
+    )?;
+    if locked.is_empty() {
+        return Err(PseudoError::ConcurrentKeyCreation);
+    }
+    if locked.first().get_one::<bool>()?.unwrap_or(false) {
+        return Err(PseudoError::SubjectShredded);
+    }
+    Ok(())
+}
 
 /// The subject's current key, created on first use (encryption path).
 pub fn current_key(keyring: &Keyring, subject: &[u8]) -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
     let digest = keyring.digest.digest(subject);
     let digest = digest.as_slice();
     Spi::connect_mut(|client| {
-        let read_current = |client: &SpiClient<'_>| -> Result<Option<(bool, Option<Uuid>, Option<Vec<u8>>)>, PseudoError> {
-            let table = client.select(CURRENT_KEY, None, &[digest.into()])?;
-            if table.is_empty() {
-                return Ok(None);
-            }
-            let (shredded, id, wrapped) = table.first().get_three::<bool, Uuid, Vec<u8>>()?;
-            Ok(Some((shredded.unwrap_or(false), id, wrapped)))
-        };
-        let unwrap = |id: Uuid, wrapped: Vec<u8>| -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
+        let unwrap = |id: Uuid, wrapped: Vec<u8>, epoch: i32| -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
             let id = *id.as_bytes();
-            Ok((id, keyring.root.unwrap_subject_key(&id, &wrapped)?))
+            Ok((id, keyring.root_of(epoch)?.unwrap_subject_key(&id, &wrapped)?))
         };
-        match read_current(client)? {
-            Some((true, _, _)) => return Err(PseudoError::SubjectShredded),
-            Some((false, Some(id), Some(wrapped))) => return unwrap(id, wrapped),
+        match read_current(client, digest)? {
+            Some((true, ..)) => return Err(PseudoError::SubjectShredded),
+            Some((false, Some(id), Some(wrapped), Some(epoch))) => return unwrap(id, wrapped, epoch),
             _ => {}
         }
         // First use: take the subject row's lock, then look again.
-        client.update(
-            "INSERT INTO pseudo_keys.subject (subject_digest) VALUES ($1) ON CONFLICT (subject_digest) DO NOTHING",
-            None,
-            &[digest.into()],
-        )?;
-        let locked = client.update(
-            "SELECT shredded_at IS NOT NULL FROM pseudo_keys.subject WHERE subject_digest = $1 FOR UPDATE",
-            None,
-            &[digest.into()],
-        )?;
-        if locked.is_empty() {
-            return Err(PseudoError::ConcurrentKeyCreation);
+        lock_subject(client, digest)?;
+        if let Some((false, Some(id), Some(wrapped), Some(epoch))) = read_current(client, digest)? {
+            return unwrap(id, wrapped, epoch);
         }
-        if locked.first().get_one::<bool>()?.unwrap_or(false) {
-            return Err(PseudoError::SubjectShredded);
-        }
-        if let Some((false, Some(id), Some(wrapped))) = read_current(client)? {
-            return unwrap(id, wrapped);
-        }
-        let id = new_key_id()?;
-        let key = SubjectKey::generate_bytes()?;
-        crate::key_cache::note_key_write();
-        let wrapped = keyring.root.wrap_subject_key(&id, &key)?;
-        client.update(
+        insert_key(client, keyring, digest)
+    })
+}
+
+/// Adds a new key version for the subject and makes it current (`pseudo_rotate`).
+pub fn rotate_subject(keyring: &Keyring, subject: &[u8]) -> Result<KeyId, PseudoError> {
+    let digest = keyring.digest.digest(subject);
+    Spi::connect_mut(|client| {
+        lock_subject(client, &digest)?;
+        Ok(insert_key(client, keyring, &digest)?.0)
+    })
+}
+
+/// Locks the keyring's epoch against rotation and checks it is still current.
+fn lock_current_epoch(client: &mut SpiClient<'_>, keyring: &Keyring) -> Result<(), PseudoError> {
+    client.update("SELECT FROM pseudo_keys.root_key WHERE epoch = $1 FOR SHARE", None, &[keyring.epoch.into()])?;
+    let newest = client.select("SELECT max(epoch) FROM pseudo_keys.root_key", None, &[])?.first().get_one::<i32>()?;
+    if newest != Some(keyring.epoch) {
+        return Err(PseudoError::StaleRootEpoch);
+    }
+    Ok(())
+}
+
+/// Creates the subject's next key version (the caller holds the subject lock).
+fn insert_key(client: &mut SpiClient<'_>, keyring: &Keyring, digest: &[u8]) -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
+    lock_current_epoch(client, keyring)?;
+    let id = new_key_id()?;
+    let key = SubjectKey::generate_bytes()?;
+    crate::key_cache::note_key_write();
+    let wrapped = keyring.current_root().wrap_subject_key(&id, &key)?;
+    let version = client
+        .update(
             "INSERT INTO pseudo_keys.subject_key (key_id, subject_digest, version, root_epoch, wrapped_key)
              SELECT $1, $2, COALESCE(max(version), 0) + 1, $3, $4
-             FROM pseudo_keys.subject_key WHERE subject_digest = $2",
+             FROM pseudo_keys.subject_key WHERE subject_digest = $2
+             RETURNING version",
             None,
             &[uuid(&id).into(), digest.into(), keyring.epoch.into(), wrapped.as_slice().into()],
-        )?;
-        Ok((id, key))
-    })
+        )?
+        .first()
+        .get_one::<i32>()?
+        .unwrap_or(1);
+    let action = if version == 1 { "create" } else { "rotate" };
+    audit(client, action, vec![uuid(&id)], &format!("{{\"version\": {version}}}"))?;
+    Ok((id, key))
+}
+
+/// Appends a row to `pseudo_keys.audit_log` (absent before 0.2.0's upgrade
+/// script ran: then nothing is recorded). `detail` is a JSON object built
+/// from numbers only; it is bound as a parameter.
+pub fn audit(client: &mut SpiClient<'_>, action: &str, key_ids: Vec<Uuid>, detail: &str) -> Result<(), PseudoError> {
+    if !relation_exists(c"audit_log") {
+        return Ok(());
+    }
+    client.update(
+        "INSERT INTO pseudo_keys.audit_log (action, key_ids, detail) VALUES ($1, $2, $3::jsonb)",
+        None,
+        &[action.into(), key_ids.into(), detail.into()],
+    )?;
+    Ok(())
 }
 
 /// A random (version 4) UUID.

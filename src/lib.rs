@@ -2,34 +2,46 @@
 //!
 //! This crate is the thin PostgreSQL layer over `pseudo_core` (the pure crypto
 //! core). All SQL objects (type, operators, functions, schema, tables, grants,
-//! comments) are hand-written in `sql/pseudo_ext.sql`; the Rust functions here
+//! comments) are hand-written in `sql/`; the Rust functions here
 //! are declared with `sql = false` and bound by symbol name from that file.
 //!
 //! * [`type_io`]: the `pseudo_text` type's text and binary I/O.
 //! * [`functions`]: the SQL-callable functions, one-line wrappers.
 //! * [`key_cache`]: per-backend cache of unwrapped keys and its invalidation.
 //! * [`key_store`]: the `pseudo_keys` tables, reached only as the extension owner.
-//! * [`root_key_file`]: loading (or, on first use, creating) the root key file.
+//! * [`root_key_source`]: the root key file or command; creating and editing the file.
+//! * [`root_rotation`]: root key epochs: rotation, retirement, rewrapping.
+//! * [`config_check`]: the root key findings of `pseudo_check_config()`.
 //! * [`owner_context`]: switching to the extension owner for key access.
 //! * [`error`]: the one error type and its SQLSTATE mapping.
 
 use pgrx::prelude::*;
 
+mod config_check;
 mod error;
 mod functions;
 mod key_cache;
 mod key_store;
 mod owner_context;
-mod root_key_file;
+mod root_key_source;
+mod root_rotation;
 mod type_io;
 
 ::pgrx::pg_module_magic!(name, version);
 
-pgrx::extension_sql_file!("../sql/pseudo_ext.sql", name = "pseudo_ext_objects");
+// The install script of the current version is the frozen 0.1.0 script
+// followed by each upgrade script, so a fresh install and an upgraded database
+// are built from the same SQL.
+pgrx::extension_sql_file!("../sql/released/pseudo_ext--0.1.0.sql", name = "pseudo_ext_0_1_0");
+pgrx::extension_sql_file!(
+    "../sql/pseudo_ext--0.1.0--0.2.0.sql",
+    name = "pseudo_ext_0_2_0",
+    requires = ["pseudo_ext_0_1_0"]
+);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    root_key_file::define_guc();
+    root_key_source::define_gucs();
     key_cache::register_callbacks();
 }
 

@@ -46,6 +46,15 @@ pub fn key_table_oid(name: &std::ffi::CStr) -> Result<pg_sys::Oid, PseudoError> 
     }
 }
 
+/// Whether `pseudo_keys.<name>` exists (objects added by upgrade scripts).
+pub fn relation_exists(name: &std::ffi::CStr) -> bool {
+    // SAFETY: catalog lookups by name.
+    unsafe {
+        let nsp = pg_sys::get_namespace_oid(KEY_SCHEMA.as_ptr(), true);
+        nsp != pg_sys::InvalidOid && pg_sys::get_relname_relid(name.as_ptr(), nsp) != pg_sys::InvalidOid
+    }
+}
+
 fn relation_owner(rel: pg_sys::Oid) -> Result<pg_sys::Oid, PseudoError> {
     // SAFETY: RELOID syscache lookup; the tuple is released before returning.
     unsafe {

@@ -1,4 +1,4 @@
-//! I/O functions of the `pseudo_text` type (declared in `sql/pseudo_ext.sql`).
+//! I/O functions of the `pseudo_text` type (declared in `sql/released/pseudo_ext--0.1.0.sql`).
 //!
 //! The type's storage is a varlena holding the envelope bytes, laid out like
 //! `bytea`, so these functions receive and return plain varlenas. Input is

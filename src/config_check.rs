@@ -1,0 +1,83 @@
+//! The root key part of `pseudo_check_config()` (the server settings part is
+//! SQL, in `sql/pseudo_ext--0.1.0--0.2.0.sql`): where the root keys live, and whether a
+//! retired epoch's root key still exists.
+
+use crate::error::PseudoError;
+use crate::owner_context::as_extension_owner;
+use crate::root_key_source::{self, Source};
+use pgrx::prelude::*;
+use pgrx::pg_sys;
+use std::path::{Path, PathBuf};
+
+pub type Finding = (String, String, Option<String>);
+
+pub fn root_key_source_findings() -> Result<Vec<Finding>, PseudoError> {
+    let source = root_key_source::configured()?;
+    let mut findings = Vec::new();
+    match &source {
+        Source::Command(_) => findings.push(("pseudo_ext.root_key_command".into(), "set".into(), None)),
+        Source::File(path) => {
+            let risk = inside_data_directory(path).then(|| {
+                "the root key file is inside the data directory: base backups and copies of the data directory carry the root key together with the data it protects; move it elsewhere".to_string()
+            });
+            findings.push(("pseudo_ext.root_key_file".into(), path.clone(), risk));
+        }
+    }
+    let retired: Vec<(i32, Vec<u8>)> = as_extension_owner(|| {
+        Spi::connect(|client| {
+            let mut rows = Vec::new();
+            for row in client.select(
+                "SELECT epoch, fingerprint FROM pseudo_keys.root_key WHERE wrapped_digest_key IS NULL ORDER BY epoch",
+                None,
+                &[],
+            )? {
+                rows.push((row.get::<i32>(1)?.unwrap_or(0), row.get::<Vec<u8>>(2)?.unwrap_or_default()));
+            }
+            Ok(rows)
+        })
+    })?;
+    if retired.is_empty() {
+        return Ok(findings);
+    }
+    match root_key_source::read(&source, true) {
+        Ok(Some(keys)) => {
+            for (epoch, fingerprint) in retired {
+                if keys.iter().any(|k| k.fingerprint()[..] == fingerprint[..]) {
+                    findings.push((
+                        format!("root key of retired epoch {epoch}"),
+                        "still in the root key source".into(),
+                        Some("destroy it (and its backups): until then data shredded before its retirement can be recovered from old backups".into()),
+                    ));
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(_) => findings.push((
+            "root key source".into(),
+            "unreadable".into(),
+            Some("could not check whether retired root keys were destroyed".into()),
+        )),
+    }
+    Ok(findings)
+}
+
+/// Whether the file is in the data directory (symlinks resolved as far as
+/// the path exists).
+fn inside_data_directory(path: &str) -> bool {
+    // SAFETY: DataDir is set for the postmaster's lifetime before any backend runs SQL.
+    let data_dir = unsafe {
+        if pg_sys::DataDir.is_null() {
+            return false;
+        }
+        PathBuf::from(std::ffi::CStr::from_ptr(pg_sys::DataDir).to_string_lossy().into_owned())
+    };
+    let file = if Path::new(path).is_absolute() { PathBuf::from(path) } else { data_dir.join(path) };
+    let resolved = std::fs::canonicalize(&file).unwrap_or_else(|_| {
+        match (file.parent().and_then(|p| std::fs::canonicalize(p).ok()), file.file_name()) {
+            (Some(dir), Some(name)) => dir.join(name),
+            _ => file.clone(),
+        }
+    });
+    let data_dir = std::fs::canonicalize(&data_dir).unwrap_or(data_dir);
+    resolved.starts_with(&data_dir)
+}

@@ -1,0 +1,282 @@
+//! Root key rotation and retirement: new epochs, rewrapping every subject key,
+//! and destroying a retired epoch's root key. Runs as the extension owner.
+//!
+//! Crash safety, step by step:
+//! 1. rotation first puts the new root key in the source (appended to the file
+//!    and synced, or already present in a command's output): a crash now
+//!    leaves an unused extra key, which the next rotation picks up;
+//! 2. the new epoch row, the digest key and every subject key rewrapped under
+//!    it are one transaction: a crash leaves the old epoch or the new one;
+//! 3. retirement rewraps stragglers, then marks the epoch retired (its
+//!    wrapped digest key erased);
+//! 4. destruction, a separate call on a retired epoch, removes the old key
+//!    from the file only after its transaction commits (a transaction
+//!    callback), so no state exists in which a wrapped key needs a root key
+//!    that is gone. It is separate because every database of a cluster
+//!    shares the default root key file: the key may only go once all of
+//!    them retired the epoch, which no single database can see.
+//!
+//! Rotation and retirement take an `EXCLUSIVE` lock on `pseudo_keys.root_key` (see `key_store`),
+//! and need READ COMMITTED so that, once the lock is held, they see every key
+//! created before it.
+
+use crate::error::PseudoError;
+use crate::key_store::{self, first_row, load_keyring_in, Keyring};
+use crate::root_key_source::{self, Source};
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::{pg_sys, Uuid};
+use pseudo_core::RootKey;
+use std::cell::RefCell;
+
+/// Keys rewrapped per UPDATE statement.
+const REWRAP_BATCH: usize = 1000;
+
+fn require_read_committed(what: &str) -> Result<(), PseudoError> {
+    // SAFETY: reads a backend global.
+    if unsafe { pg_sys::XactIsoLevel } != pg_sys::XACT_READ_COMMITTED as i32 {
+        return Err(PseudoError::KeyAdmin(
+            format!("{what} must run in a READ COMMITTED transaction"),
+            "Run it on its own, outside an explicit REPEATABLE READ or SERIALIZABLE transaction.",
+        ));
+    }
+    Ok(())
+}
+
+fn lock_root_keys(client: &mut SpiClient<'_>) -> Result<Keyring, PseudoError> {
+    client.update("LOCK TABLE pseudo_keys.root_key IN EXCLUSIVE MODE", None, &[])?;
+    load_keyring_in(client, false, true)
+}
+
+/// Starts a new root key epoch and rewraps every key under it; returns the new epoch.
+pub fn rotate() -> Result<i32, PseudoError> {
+    require_read_committed("pseudo_rotate_root_key()")?;
+    Spi::connect_mut(|client| {
+        let mut ring = lock_root_keys(client)?;
+        let mut known = Vec::new();
+        for row in client.select("SELECT fingerprint FROM pseudo_keys.root_key", None, &[])? {
+            known.push(row.get::<Vec<u8>>(1)?.unwrap_or_default());
+        }
+        let pending = |ring: &Keyring| -> Vec<usize> {
+            let keys = ring.source_keys();
+            (0..keys.len()).filter(|&i| !known.iter().any(|fp| fp[..] == keys[i].fingerprint())).collect()
+        };
+        let mut new = pending(&ring);
+        if new.is_empty() {
+            let Source::File(path) = &ring.source else {
+                return Err(PseudoError::KeyAdmin(
+                    "pseudo_ext.root_key_command returned no new root key".into(),
+                    "Add the new root key to the command's output (keep the current one too), then call pseudo_rotate_root_key() again.",
+                ));
+            };
+            root_key_source::append_new_key(path)?;
+            ring = load_keyring_in(client, false, true)?;
+            new = pending(&ring);
+        }
+        // Several unused keys: another database sharing the file rotated more
+        // than once since this one did; take the newest (last) one.
+        let Some(&newest) = new.last() else {
+            return Err(PseudoError::KeyStore("the new root key vanished from the root key file".into()));
+        };
+        let root = &ring.source_keys()[newest];
+        let old_epoch = ring.epoch;
+        let epoch = old_epoch + 1;
+        let wrapped_digest = root.wrap_digest_key(epoch as u32, &ring.digest)?;
+        crate::key_cache::note_key_write();
+        client.update(
+            "UPDATE pseudo_keys.root_key SET superseded_at = pg_catalog.now() WHERE epoch = $1",
+            None,
+            &[old_epoch.into()],
+        )?;
+        client.update(
+            "INSERT INTO pseudo_keys.root_key (epoch, fingerprint, wrapped_digest_key) VALUES ($1, $2, $3)",
+            None,
+            &[epoch.into(), root.fingerprint().to_vec().into(), wrapped_digest.into()],
+        )?;
+        let rewrapped = rewrap_keys(client, &ring, root, epoch, None)?;
+        key_store::audit(
+            client,
+            "root_rotate",
+            vec![],
+            &format!("{{\"epoch\": {epoch}, \"previous_epoch\": {old_epoch}, \"keys_rewrapped\": {rewrapped}}}"),
+        )?;
+        Ok(epoch)
+    })
+}
+
+/// Retires `epoch`: rewraps any key still under it and erases its wrapped
+/// digest key. Returns how many keys were rewrapped. The root key itself stays
+/// in the source until [`destroy`]: other databases may share the file.
+pub fn retire(epoch: i32) -> Result<i64, PseudoError> {
+    require_read_committed("pseudo_retire_root_key()")?;
+    Spi::connect_mut(|client| {
+        let ring = lock_root_keys(client)?;
+        let row = first_row(client.select(
+            "SELECT fingerprint, retired_at IS NOT NULL FROM pseudo_keys.root_key WHERE epoch = $1",
+            None,
+            &[epoch.into()],
+        )?)?
+        .map(|t| t.get_two::<Vec<u8>, bool>())
+        .transpose()?;
+        let Some((Some(fingerprint), Some(already_retired))) = row else {
+            return Err(PseudoError::UnknownEpoch(epoch));
+        };
+        if epoch == ring.epoch {
+            return Err(PseudoError::KeyAdmin(
+                format!("root key epoch {epoch} is the current epoch and cannot be retired"),
+                "Rotate the root key first with pseudo_rotate_root_key().",
+            ));
+        }
+        let mut rewrapped = 0;
+        if !already_retired {
+            rewrapped = rewrap_keys(client, &ring, ring.current_root(), ring.epoch, Some(epoch))?;
+            crate::key_cache::note_key_write();
+            client.update(
+                "UPDATE pseudo_keys.root_key
+                 SET retired_at = pg_catalog.now(), superseded_at = COALESCE(superseded_at, pg_catalog.now()),
+                     wrapped_digest_key = NULL
+                 WHERE epoch = $1",
+                None,
+                &[epoch.into()],
+            )?;
+            key_store::audit(
+                client,
+                "root_retire",
+                vec![],
+                &format!("{{\"epoch\": {epoch}, \"keys_rewrapped\": {rewrapped}}}"),
+            )?;
+        }
+        Ok(rewrapped)
+    })
+}
+
+/// Destroys a retired epoch's root key: removes its line from the root key
+/// file when this transaction commits. Returns whether the file holds it now.
+pub fn destroy(epoch: i32) -> Result<bool, PseudoError> {
+    Spi::connect_mut(|client| {
+        let ring = lock_root_keys(client)?;
+        let row = first_row(client.select(
+            "SELECT fingerprint, retired_at IS NOT NULL FROM pseudo_keys.root_key WHERE epoch = $1",
+            None,
+            &[epoch.into()],
+        )?)?
+        .map(|t| t.get_two::<Vec<u8>, bool>())
+        .transpose()?;
+        let Some((Some(fingerprint), Some(retired))) = row else {
+            return Err(PseudoError::UnknownEpoch(epoch));
+        };
+        if !retired {
+            return Err(PseudoError::KeyAdmin(
+                format!("root key epoch {epoch} is not retired"),
+                "Retire it first with pseudo_retire_root_key(); that rewraps every key still under it.",
+            ));
+        }
+        let Source::File(path) = &ring.source else {
+            return Err(PseudoError::KeyAdmin(
+                "the root keys come from pseudo_ext.root_key_command, which pseudo_ext never edits".into(),
+                "Destroy the retired root key in the key management system behind the command.",
+            ));
+        };
+        let present = ring.source_keys().iter().any(|k| k.fingerprint()[..] == fingerprint[..]);
+        let mut fp = [0u8; 32];
+        if present && fingerprint.len() == 32 {
+            fp.copy_from_slice(&fingerprint);
+            schedule_removal(path.clone(), fp);
+        }
+        key_store::audit(client, "root_destroy", vec![], &format!("{{\"epoch\": {epoch}, \"was_in_file\": {present}}}"))?;
+        Ok(present)
+    })
+}
+
+/// Rewraps keys under `root` / `epoch`: every key not already under it, or
+/// with `only_from`, those under that epoch.
+fn rewrap_keys(
+    client: &mut SpiClient<'_>,
+    ring: &Keyring,
+    root: &RootKey,
+    epoch: i32,
+    only_from: Option<i32>,
+) -> Result<i64, PseudoError> {
+    let mut todo: Vec<(Uuid, Vec<u8>, i32)> = Vec::new();
+    let table = match only_from {
+        Some(from) => client.select(
+            "SELECT key_id, wrapped_key, root_epoch FROM pseudo_keys.subject_key WHERE root_epoch = $1 FOR UPDATE",
+            None,
+            &[from.into()],
+        )?,
+        None => client.select(
+            "SELECT key_id, wrapped_key, root_epoch FROM pseudo_keys.subject_key WHERE root_epoch <> $1 FOR UPDATE",
+            None,
+            &[epoch.into()],
+        )?,
+    };
+    for row in table {
+        if let (Some(id), Some(wrapped), Some(from)) = (row.get::<Uuid>(1)?, row.get::<Vec<u8>>(2)?, row.get::<i32>(3)?) {
+            todo.push((id, wrapped, from));
+        }
+    }
+    let mut done = 0i64;
+    for batch in todo.chunks(REWRAP_BATCH) {
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut wrapped = Vec::with_capacity(batch.len());
+        for (id, old, from) in batch {
+            let key_id = *id.as_bytes();
+            let key = ring.root_of(*from)?.unwrap_subject_key(&key_id, old)?;
+            ids.push(*id);
+            wrapped.push(root.wrap_subject_key(&key_id, &key)?);
+        }
+        done += client
+            .update(
+                "UPDATE pseudo_keys.subject_key k SET wrapped_key = u.wrapped, root_epoch = $3
+                 FROM ROWS FROM (pg_catalog.unnest($1::uuid[]), pg_catalog.unnest($2::bytea[])) AS u(key_id, wrapped)
+                 WHERE k.key_id = u.key_id",
+                None,
+                &[ids.into(), wrapped.into(), epoch.into()],
+            )?
+            .len() as i64;
+    }
+    Ok(done)
+}
+
+/// Root keys to remove from files when the current transaction commits, with
+/// the subtransaction that asked (so a rolled-back savepoint cancels it).
+struct PendingRemoval {
+    path: String,
+    fingerprint: [u8; 32],
+    subxact: pg_sys::SubTransactionId,
+}
+
+thread_local! {
+    static PENDING: RefCell<Vec<PendingRemoval>> = const { RefCell::new(Vec::new()) };
+}
+
+fn schedule_removal(path: String, fingerprint: [u8; 32]) {
+    // SAFETY: reads the current subtransaction id.
+    let subxact = unsafe { pg_sys::GetCurrentSubTransactionId() };
+    PENDING.with_borrow_mut(|p| p.push(PendingRemoval { path, fingerprint, subxact }));
+}
+
+/// Transaction callback: commit removes the scheduled keys; abort forgets them.
+/// Must not raise an ERROR (the transaction is already committed): failures
+/// become WARNINGs, and `pseudo_check_config()` keeps flagging the key.
+pub fn at_transaction_end(committed: bool) {
+    let pending = PENDING.with_borrow_mut(std::mem::take);
+    if !committed {
+        return;
+    }
+    for p in pending {
+        match root_key_source::remove_key(&p.path, &p.fingerprint) {
+            Ok(_) => {}
+            Err(e) => pgrx::warning!(
+                "pseudo_ext: could not remove the retired root key from root key file \"{}\": {}; remove it by hand",
+                p.path,
+                e.kind()
+            ),
+        }
+    }
+}
+
+/// Subtransaction abort: forget removals scheduled inside it.
+pub fn at_subtransaction_abort(subxact: pg_sys::SubTransactionId) {
+    PENDING.with_borrow_mut(|p| p.retain(|r| r.subxact < subxact));
+}
