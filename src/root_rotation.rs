@@ -118,7 +118,7 @@ pub fn retire(epoch: i32) -> Result<i64, PseudoError> {
         )?)?
         .map(|t| t.get_two::<Vec<u8>, bool>())
         .transpose()?;
-        let Some((Some(fingerprint), Some(already_retired))) = row else {
+        let Some((Some(_), Some(already_retired))) = row else {
             return Err(PseudoError::UnknownEpoch(epoch));
         };
         if epoch == ring.epoch {

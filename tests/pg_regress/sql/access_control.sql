@@ -81,14 +81,17 @@ SET pseudo_ext.root_key_file = '/tmp/attacker.key';
 SHOW pseudo_ext.root_key_file;
 RESET ROLE;
 
--- The install script granted nothing on the key store to anyone
-SELECT count(*) AS public_grants_on_key_tables
-  FROM information_schema.table_privileges WHERE table_schema = 'pseudo_keys' AND grantee <> 'postgres';
-SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute
+-- The install script granted nothing on the key tables to anyone; pseudo_admin
+-- may read the admin views and the audit log
+SELECT table_name, grantee, privilege_type
+  FROM information_schema.table_privileges WHERE table_schema = 'pseudo_keys' AND grantee <> 'postgres'
+ ORDER BY 1, 2, 3;
+-- Functions anyone may call: the type's support functions and pseudo_key_id only
+SELECT p.oid::regprocedure AS callable_by_public
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pseudo_ext'
- WHERE p.proname IN ('pseudo_encrypt', 'pseudo_decrypt', 'pseudo_key_id', 'pseudo_shred', 'subject_digest', 'invalidate_key_cache')
- ORDER BY p.proname;
+ WHERE has_function_privilege('public', p.oid, 'EXECUTE')
+ ORDER BY p.oid::regprocedure::text;
 SELECT proname, prosecdef, proconfig FROM pg_proc WHERE prosecdef AND pronamespace IN (
   SELECT n.oid FROM pg_namespace n WHERE nspname IN ('public', 'pseudo_keys')) ORDER BY proname;
 
