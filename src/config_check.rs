@@ -15,7 +15,14 @@ pub fn root_key_source_findings() -> Result<Vec<Finding>, PseudoError> {
     let source = root_key_source::configured()?;
     let mut findings = Vec::new();
     match &source {
-        Source::Command(_) => findings.push(("pseudo_ext.root_key_command".into(), "set".into(), None)),
+        Source::Command(_) => {
+            // Until the library is loaded in a session its settings are
+            // placeholders, which any role can SHOW.
+            let risk = (!preloaded()).then(|| {
+                "pseudo_ext is not in shared_preload_libraries: until a session loads it, any role can read the command with SHOW; preload it".to_string()
+            });
+            findings.push(("pseudo_ext.root_key_command".into(), "set".into(), risk));
+        }
         Source::File(path) => {
             let risk = inside_data_directory(path).then(|| {
                 "the root key file is inside the data directory: base backups and copies of the data directory carry the root key together with the data it protects; move it elsewhere".to_string()
@@ -59,6 +66,19 @@ pub fn root_key_source_findings() -> Result<Vec<Finding>, PseudoError> {
         )),
     }
     Ok(findings)
+}
+
+/// Whether pseudo_ext is in shared_preload_libraries.
+fn preloaded() -> bool {
+    // SAFETY: reads a GUC's current value by name; NULL when unknown.
+    let value = unsafe {
+        let v = pg_sys::GetConfigOption(c"shared_preload_libraries".as_ptr(), true, false);
+        if v.is_null() {
+            return false;
+        }
+        std::ffi::CStr::from_ptr(v).to_string_lossy().into_owned()
+    };
+    value.split(',').any(|lib| lib.trim().trim_matches('"') == "pseudo_ext")
 }
 
 /// Whether the file is in the data directory (symlinks resolved as far as

@@ -1,0 +1,28 @@
+# Helpers for the scripted tests (sourced). Each check prints "ok: ..." or
+# "FAIL: ..." and exits; scripts/test.sh counts the "ok:" lines.
+#   psql_at HOSTDIR PORT DB [psql args...]   quiet, unaligned, tuples only
+#   check WANT GOT WHAT
+#   sqlstate_of HOSTDIR PORT DB STATEMENT [SETUP...]   'ok' or the SQLSTATE it failed with
+psql_at() {
+    local dir=$1 port=$2 db=$3; shift 3
+    psql -h "$dir" -p "$port" -U postgres -X -q -At -d "$db" "$@"
+}
+check() {
+    local want=$1 got=$2 what=$3
+    if [ "$got" != "$want" ]; then echo "FAIL: $what: got '$got', want '$want'"; exit 1; fi
+    echo "ok: $what"
+}
+sqlstate_of() {
+    local dir=$1 port=$2 db=$3 stmt=$4; shift 4
+    local setup=()
+    for s in "$@"; do setup+=(-c "$s"); done
+    psql_at "$dir" "$port" "$db" "${setup[@]}" \
+        -c "DO \$\$BEGIN PERFORM ($stmt); RAISE NOTICE 'ok'; EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END\$\$" 2>&1 \
+        | sed -n 's/^NOTICE:  //p'
+}
+# new_key_file PATH: a root key file with one random key, mode 600, owned by postgres
+new_key_file() {
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1"; echo >>"$1"
+    chown postgres:postgres "$1"; chmod 600 "$1"
+}
+key_lines() { grep -cE '^[0-9a-fA-F]{64}$' "$1"; }
