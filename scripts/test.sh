@@ -3,7 +3,9 @@
 #   1. cargo test of the pure core (NIST CAVP + Wycheproof vectors, envelope, wrapping)
 #   2. cargo pgrx test: #[pg_test]s inside a real backend
 #   3. pg_regress against a throwaway PostgreSQL 15 cluster (unix socket only)
-#   4. multi-session tests through a real client (Rust `postgres` crate)
+#   4. scripted tests (tests/*.sh): dump/restore, root key failures, root key
+#      rotation and the shred horizon, upgrade from the released 0.1.0
+#   5. multi-session tests through a real client (Rust `postgres` crate)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
@@ -60,13 +62,20 @@ f=$(grep -cE '\.\.\. FAILED|^not ok ' "$LOGS/regress.log" || true)
 passed=$((passed + p)); failed=$((failed + f))
 [ -f "$REGRESS_OUT/regression.diffs" ] && head -100 "$REGRESS_OUT/regression.diffs"
 
-step "pg_dump and restore (tests/dump_restore.sh)" "$LOGS/dump.log" \
-    bash tests/dump_restore.sh "$CLUSTER" "$PORT" "$WORK"
-if grep -q '^FAIL' "$LOGS/dump.log"; then failed=$((failed + 1)); else passed=$((passed + $(grep -c '^ok:' "$LOGS/dump.log" || true))); fi
-
-step "root key failures (tests/root_key.sh)" "$LOGS/root_key.log" \
-    bash tests/root_key.sh "$CLUSTER" "$PORT" "$WORK"
-if grep -q '^FAIL' "$LOGS/root_key.log"; then failed=$((failed + 1)); else passed=$((passed + $(grep -c '^ok:' "$LOGS/root_key.log" || true))); fi
+for script in dump_restore root_key root_rotation upgrade; do
+    case $script in
+        dump_restore) what="pg_dump, restore into a fresh cluster, missing and wrong root key" ;;
+        root_key) what="root key failures" ;;
+        root_rotation) what="root key rotation, retirement, destruction; shred horizon; root_key_command" ;;
+        upgrade) what="ALTER EXTENSION UPDATE 0.1.0 -> 0.2.0 equals a fresh install" ;;
+    esac
+    step "$what (tests/$script.sh)" "$LOGS/$script.log" bash "tests/$script.sh" "$CLUSTER" "$PORT" "$WORK"
+    if grep -q '^FAIL' "$LOGS/$script.log" || ! grep -q '^ok:' "$LOGS/$script.log"; then
+        failed=$((failed + 1))
+    else
+        passed=$((passed + $(grep -c '^ok:' "$LOGS/$script.log")))
+    fi
+done
 
 step "multi-session client tests (cargo test -p pseudo_ext_client_tests)" "$LOGS/client.log" \
     env PSEUDO_EXT_TEST_HOST="$CLUSTER" PSEUDO_EXT_TEST_PORT="$PORT" \

@@ -1,27 +1,56 @@
 #!/usr/bin/env bash
-# pg_dump of a database using pseudo_ext, restored into a fresh database of the
-# same cluster (same root key file): every value decrypts, shredded stays
-# shredded, no key is duplicated, and the dump holds no plaintext.
+# pg_dump of a database using pseudo_ext (after root key and subject key
+# rotations and a shred), restored into a fresh cluster:
+#   * without the root key: a clear error (58P01) and no key generated;
+#   * with it: every value decrypts, shredded stays shredded, nothing is
+#     encrypted twice (the values are byte-identical), no error on restore;
+#   * with a wrong root key: F0000.
+# The dump itself holds no plaintext.
 #   tests/dump_restore.sh CLUSTER_DIR PORT WORK_DIR
 set -euo pipefail
 dir=$1; port=$2; work=$3
-q() { local db=$1; shift; psql -h "$dir" -p "$port" -U postgres -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
-check() { local want=$1 got=$2 what=$3; if [ "$got" != "$want" ]; then echo "FAIL: $what: got '$got', want '$want'"; exit 1; fi; echo "ok: $what"; }
+. "$(dirname "$0")/lib.sh"
+q() { local db=$1; shift; psql_at "$dir" "$port" "$db" -v ON_ERROR_STOP=1 "$@"; }
+dst=$work/cluster_restore; dport=$((port + 1))
+r() { local db=$1; shift; psql_at "$dst" "$dport" "$db" -v ON_ERROR_STOP=1 "$@"; }
+bash "$(dirname "$0")/../scripts/cluster.sh" stop "$dst" 2>/dev/null || true
+rm -rf "$dst"
 
-q postgres -c "DROP DATABASE IF EXISTS dump_src" -c "DROP DATABASE IF EXISTS dump_dst" \
-           -c "CREATE DATABASE dump_src" -c "CREATE DATABASE dump_dst"
+q postgres -c "DROP DATABASE IF EXISTS dump_src" -c "CREATE DATABASE dump_src"
 q dump_src -c "CREATE EXTENSION pseudo_ext" \
-           -c "CREATE TABLE t (id int PRIMARY KEY, v pseudo_text)" \
-           -c "INSERT INTO t SELECT i, pseudo_encrypt('dump-' || (i % 3), 'dump marker ' || i) FROM generate_series(1, 30) i" \
-           -c "SELECT pseudo_shred('dump-0')" >/dev/null
+           -c "CREATE TABLE t (id int PRIMARY KEY, v pseudo_text, c pseudo_text)" \
+           -c "GRANT SELECT ON t TO pseudo_reader" \
+           -c "INSERT INTO t SELECT i, pseudo_encrypt('dump-' || (i % 3), 'dump marker ' || i), pseudo_encrypt('dump-' || (i % 3), 'ctx marker ' || i, 't.c') FROM generate_series(1, 30) i" \
+           -c "SELECT pseudo_shred('dump-0')" \
+           -c "SELECT pseudo_rotate('dump-1')" \
+           -c "INSERT INTO t VALUES (31, pseudo_encrypt('dump-1', 'dump marker 31'), pseudo_encrypt('dump-1', 'ctx marker 31', 't.c'))" \
+           -c "SELECT pseudo_rotate_root_key()" >/dev/null
 pg_dump -h "$dir" -p "$port" -U postgres dump_src >"$work/dump.sql"
-check 0 "$(grep -c 'dump marker' "$work/dump.sql" || true)" "no plaintext in the dump"
+check 0 "$(grep -c 'dump marker\|ctx marker' "$work/dump.sql" || true)" "no plaintext in the dump"
 check 1 "$(grep -c '^COPY pseudo_keys.subject_key' "$work/dump.sql")" "wrapped keys are in the dump"
-q dump_dst -f "$work/dump.sql" >/dev/null 2>"$work/restore.err" || { cat "$work/restore.err"; exit 1; }
-check 0 "$(grep -c ERROR "$work/restore.err" || true)" "restore without errors"
-check 20 "$(q dump_dst -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) = 'dump marker ' || id")" "restored values decrypt"
-check 10 "$(q dump_dst -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) IS NULL")" "shredded values stay unreadable"
-check "$(q dump_src -c "SELECT count(*) FROM pseudo_keys.subject_key")" \
-      "$(q dump_dst -c "SELECT count(*) FROM pseudo_keys.subject_key")" "no key duplicated or lost"
-check 55000 "$(q dump_dst -c "DO \$\$BEGIN PERFORM pseudo_encrypt('dump-0', 'x'); RAISE NOTICE 'ok'; EXCEPTION WHEN OTHERS THEN RAISE EXCEPTION '%', SQLSTATE; END\$\$" 2>&1 | grep -oE '^ERROR:  [0-9A-Z]{5}$' | awk '{print $2}' || true)" "shredded subject refused after restore"
-check t "$(q dump_dst -c "SELECT pseudo_decrypt(pseudo_encrypt('dump-1', 'new')) = 'new'")" "restored database encrypts under restored keys"
+check 1 "$(grep -c '^COPY pseudo_keys.audit_log' "$work/dump.sql")" "the audit log is in the dump"
+
+bash "$(dirname "$0")/../scripts/cluster.sh" start "$dst" "$dport"
+r postgres -c "CREATE DATABASE restored"
+r restored -f "$work/dump.sql" >/dev/null 2>"$work/restore.err" || { cat "$work/restore.err"; exit 1; }
+check 0 "$(grep -c 'ERROR\|WARNING' "$work/restore.err" || true)" "restore into a fresh cluster without errors"
+
+check 58P01 "$(sqlstate_of "$dst" "$dport" restored "SELECT count(pseudo_decrypt(v)) FROM t")" "without the root key: 58P01"
+check 1 "$(psql_at "$dst" "$dport" restored -c "SELECT pseudo_decrypt(v) FROM t LIMIT 1" 2>&1 | grep -c 'root key file "pseudo_ext_root.key" does not exist, but this database holds keys')" "without the root key: the error names the file"
+check no "$( [ -e "$dst/data/pseudo_ext_root.key" ] && echo yes || echo no)" "without the root key: none is generated"
+
+install -o postgres -g postgres -m 600 "$dir/data/pseudo_ext_root.key" "$dst/data/pseudo_ext_root.key"
+check 21 "$(r restored -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) = 'dump marker ' || id AND pseudo_decrypt(c, 't.c') = 'ctx marker ' || id")" "with the root key: every value decrypts"
+check 10 "$(r restored -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) IS NULL AND pseudo_decrypt(c, 't.c') IS NULL")" "shredded values stay unreadable"
+check "$(q dump_src -c "SELECT md5(string_agg(v::text || c::text, ',' ORDER BY id)) FROM t")" \
+      "$(r restored -c "SELECT md5(string_agg(v::text || c::text, ',' ORDER BY id)) FROM t")" "values byte-identical: nothing encrypted twice"
+for tbl in subject_key subject shredded_key root_key audit_log; do
+    check "$(q dump_src -c "SELECT count(*) FROM pseudo_keys.$tbl")" "$(r restored -c "SELECT count(*) FROM pseudo_keys.$tbl")" "pseudo_keys.$tbl: no row duplicated or lost"
+done
+check 55000 "$(sqlstate_of "$dst" "$dport" restored "SELECT pseudo_encrypt('dump-0', 'x')")" "shredded subject refused after restore"
+check t "$(r restored -c "SELECT pseudo_decrypt(pseudo_encrypt('dump-1', 'new')) = 'new'")" "restored database encrypts under restored keys"
+check 2 "$(r restored -c "SELECT version FROM pseudo_subject_keys('dump-1') WHERE is_current")" "subject key versions restored"
+check t "$(r restored -c "SELECT pseudo_rotate('dump-2') IS NOT NULL")" "audit log sequence restored: new actions are logged"
+new_key_file "$work/wrong.key"
+check F0000 "$(sqlstate_of "$dst" "$dport" restored "SELECT count(pseudo_decrypt(v)) FROM t" "SET pseudo_ext.root_key_file = '$work/wrong.key'")" "with a wrong root key: F0000"
+bash "$(dirname "$0")/../scripts/cluster.sh" stop "$dst"

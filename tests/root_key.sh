@@ -6,17 +6,15 @@
 #   tests/root_key.sh CLUSTER_DIR PORT WORK_DIR
 set -euo pipefail
 dir=$1; port=$2; work=$3
+. "$(dirname "$0")/lib.sh"
 keys=$work/root_keys
 rm -rf "$keys"; mkdir -p "$keys"; chown postgres:postgres "$keys"
 q() { psql -h "$dir" -p "$port" -U postgres -X -q -At -d rootkey_test "$@"; }
-check() { local want=$1 got=$2 what=$3; if [ "$got" != "$want" ]; then echo "FAIL: $what: got '$got', want '$want'"; exit 1; fi; echo "ok: $what"; }
 sqlstate() {  # sqlstate SETTING STATEMENT -> SQLSTATE or ok
-    q -c "SET pseudo_ext.root_key_file = '$1'" -c "DO \$\$BEGIN PERFORM ($2); RAISE NOTICE 'ok'; EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END\$\$" 2>&1 \
-        | sed -n 's/^NOTICE:  //p'
+    sqlstate_of "$dir" "$port" rootkey_test "$2" "SET pseudo_ext.root_key_file = '$1'"
 }
 newkey() {  # newkey PATH MODE [OWNER]
-    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1"; echo >>"$1"
-    chown "${3:-postgres}:${3:-postgres}" "$1"; chmod "$2" "$1"
+    new_key_file "$1"; chown "${3:-postgres}:${3:-postgres}" "$1"; chmod "$2" "$1"
 }
 
 psql -h "$dir" -p "$port" -U postgres -X -q -d postgres -c "DROP DATABASE IF EXISTS rootkey_test" -c "CREATE DATABASE rootkey_test"
@@ -35,6 +33,11 @@ cp -p "$keys/good.key" "$keys/open.key"; chmod 644 "$keys/open.key"
 check F0000 "$(sqlstate "$keys/open.key" "SELECT pseudo_decrypt(v) FROM t")" "root key readable by others"
 printf 'not a key\n' >"$keys/bad.key"; chown postgres:postgres "$keys/bad.key"; chmod 600 "$keys/bad.key"
 check F0000 "$(sqlstate "$keys/bad.key" "SELECT pseudo_decrypt(v) FROM t")" "malformed root key file"
+{ echo "# comment lines and other keys are allowed"; cat "$keys/other.key" "$keys/good.key"; } >"$keys/two.key"
+chown postgres:postgres "$keys/two.key"; chmod 600 "$keys/two.key"
+check ok "$(sqlstate "$keys/two.key" "SELECT count(pseudo_decrypt(v)) FROM t")" "a file holding several keys finds this database's key"
+{ cat "$keys/good.key"; echo "not a key"; } >"$keys/line2.key"; chown postgres:postgres "$keys/line2.key"; chmod 600 "$keys/line2.key"
+check 1 "$(q -c "SET pseudo_ext.root_key_file = '$keys/line2.key'" -c "SELECT pseudo_decrypt(v) FROM t" 2>&1 | grep -c 'line 2 is not 64 hexadecimal digits')" "a malformed line is named by number, not shown"
 newkey "$keys/root_owned.key" 600 root
 check 58030 "$(sqlstate "$keys/root_owned.key" "SELECT pseudo_decrypt(v) FROM t")" "unreadable root key file"
 as_plain() { psql -h "$dir" -p "$port" -U postgres -X -q -At -d rootkey_test "$@" 2>&1; }
