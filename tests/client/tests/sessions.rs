@@ -2,25 +2,10 @@
 //! Needs a server with the extension installed: `scripts/test.sh` starts one
 //! and sets PSEUDO_EXT_TEST_HOST / PSEUDO_EXT_TEST_PORT.
 
-use postgres::{Client, NoTls};
+use postgres::Client;
+use pseudo_ext_client_tests::{connect, setup};
 use std::thread;
 use std::time::Duration;
-
-fn connect() -> Client {
-    let host = std::env::var("PSEUDO_EXT_TEST_HOST").expect("PSEUDO_EXT_TEST_HOST (run through scripts/test.sh)");
-    let port = std::env::var("PSEUDO_EXT_TEST_PORT").expect("PSEUDO_EXT_TEST_PORT");
-    let db = std::env::var("PSEUDO_EXT_TEST_DB").unwrap_or_else(|_| "postgres".into());
-    Client::connect(&format!("host={host} port={port} user=postgres dbname={db}"), NoTls).expect("connect")
-}
-
-fn setup(c: &mut Client, table: &str) {
-    c.batch_execute(&format!(
-        "CREATE EXTENSION IF NOT EXISTS pseudo_ext;
-         DROP TABLE IF EXISTS {table};
-         CREATE TABLE {table} (id int PRIMARY KEY, v pseudo_text)"
-    ))
-    .unwrap();
-}
 
 fn decrypt(c: &mut Client, table: &str, id: i32) -> Option<String> {
     c.query_one(&format!("SELECT pseudo_decrypt(v) FROM {table} WHERE id = $1"), &[&id]).unwrap().get(0)

@@ -1,0 +1,85 @@
+//! Key rotation seen from several sessions: other backends' caches follow a
+//! subject key rotation, and key creation racing a root key rotation never
+//! leaves a key wrapped under the superseded epoch.
+
+use postgres::Client;
+use pseudo_ext_client_tests::{connect, setup};
+use std::thread;
+use std::time::Duration;
+
+fn key_id(c: &mut Client, sql: &str) -> String {
+    c.query_one(&format!("SELECT pseudo_key_id(({sql}))::text"), &[]).unwrap().get(0)
+}
+
+fn keys_not_under_current_epoch(c: &mut Client) -> i64 {
+    c.query_one(
+        "SELECT count(*) FROM pseudo_keys.subject_key WHERE root_epoch <> (SELECT max(epoch) FROM pseudo_keys.root_key)",
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+#[test]
+fn subject_rotation_in_one_session_moves_the_next_encryption_of_another() {
+    let mut a = connect();
+    let mut b = connect();
+    setup(&mut a, "rot_sessions");
+    let before = key_id(&mut a, "pseudo_encrypt('rs-frank', 'x')");
+    assert_eq!(key_id(&mut a, "pseudo_encrypt('rs-frank', 'y')"), before, "A caches the current key");
+    let rotated: String = b.query_one("SELECT pseudo_rotate('rs-frank')::text", &[]).unwrap().get(0);
+    assert_ne!(rotated, before);
+    assert_eq!(key_id(&mut a, "pseudo_encrypt('rs-frank', 'z')"), rotated, "A's next transaction uses the new key");
+}
+
+#[test]
+fn key_created_while_a_root_rotation_waits_is_rewrapped_by_it() {
+    let mut a = connect();
+    setup(&mut a, "rot_root_wait");
+    let mut tx = a.transaction().unwrap();
+    tx.execute("INSERT INTO rot_root_wait VALUES (1, pseudo_encrypt('rr-gina', 'gina'))", &[]).unwrap();
+    let rotation = thread::spawn(|| {
+        let mut b = connect();
+        b.query_one("SELECT pseudo_rotate_root_key()", &[]).unwrap().get::<_, i32>(0)
+    });
+    thread::sleep(Duration::from_millis(500));
+    assert!(!rotation.is_finished(), "the rotation must wait for the key creator");
+    tx.commit().unwrap();
+    rotation.join().unwrap();
+    assert_eq!(keys_not_under_current_epoch(&mut a), 0);
+    let v: Option<String> = a.query_one("SELECT pseudo_decrypt(v) FROM rot_root_wait", &[]).unwrap().get(0);
+    assert_eq!(v.as_deref(), Some("gina"));
+}
+
+#[test]
+fn key_created_during_a_root_rotation_uses_the_new_epoch() {
+    let mut a = connect();
+    let mut b = connect();
+    setup(&mut a, "rot_root_during");
+    // A loads its keyring (current epoch) before the rotation starts.
+    a.execute("INSERT INTO rot_root_during VALUES (1, pseudo_encrypt('rd-hans', 'hans'))", &[]).unwrap();
+    let mut tx = b.transaction().unwrap();
+    let epoch: i32 = tx.query_one("SELECT pseudo_rotate_root_key()", &[]).unwrap().get(0);
+    let creator = thread::spawn(move || {
+        a.execute("INSERT INTO rot_root_during VALUES (2, pseudo_encrypt('rd-ida', 'ida'))", &[]).unwrap();
+        a
+    });
+    thread::sleep(Duration::from_millis(500));
+    assert!(!creator.is_finished(), "key creation must wait for the rotation");
+    tx.commit().unwrap();
+    let mut a = creator.join().unwrap();
+    let under: i32 = a
+        .query_one(
+            "SELECT k.root_epoch FROM pseudo_keys.subject_key k JOIN rot_root_during t ON k.key_id = pseudo_key_id(t.v) WHERE t.id = 2",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(under, epoch, "the new key is wrapped under the new epoch");
+    assert_eq!(keys_not_under_current_epoch(&mut a), 0);
+    let n: i64 = a
+        .query_one("SELECT count(*) FROM rot_root_during WHERE pseudo_decrypt(v) IN ('hans', 'ida')", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+}
