@@ -25,12 +25,14 @@ FROM (VALUES
   ('SELECT pseudo_keys.root_key_source_check()'),
   ('SELECT pseudo_keys.log_rewrap_batch(''pg_class'', ''relname'', 0, ''{}'')')
 ) AS t(stmt);
-SELECT f AS root_key_function,
+SELECT f AS function,
        has_function_privilege('pseudo_admin', f, 'EXECUTE') AS admin,
        has_function_privilege('pseudo_writer', f, 'EXECUTE') AS writer,
        has_function_privilege('pseudo_reader', f, 'EXECUTE') AS reader,
        has_function_privilege('public', f, 'EXECUTE') AS public
-  FROM unnest(ARRAY['pseudo_rotate_root_key()', 'pseudo_retire_root_key(integer)', 'pseudo_destroy_root_key(integer)']) f;
+  FROM unnest(ARRAY['pseudo_rotate_root_key()', 'pseudo_retire_root_key(integer)', 'pseudo_destroy_root_key(integer)',
+                    'pseudo_rewrap(pseudo_text)', 'pseudo_rewrap(pseudo_text,text)', 'pseudo_needs_rewrap(pseudo_text)',
+                    'pseudo_rewrap_column(regclass,name,text,integer)']) f;
 
 -- The views show ids, versions, epochs, times and counts; never key bytes.
 SELECT table_name, string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) AS columns
