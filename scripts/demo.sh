@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and installs pseudo_ext (release), starts a throwaway PostgreSQL 15
 # owned by the OS user "postgres" on a unix socket, and runs a short demo:
-# encrypt -> decrypt -> shred -> NULL.
+# encrypt -> decrypt -> shred -> NULL, then context binding, key rotation and
+# rewrap, root key rotation, the audit log and the configuration check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

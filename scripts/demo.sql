@@ -22,3 +22,27 @@ SELECT id, user_id, pseudo_decrypt(name) AS name, pseudo_decrypt(phone) AS phone
 \set ON_ERROR_STOP 0
 SELECT pseudo_encrypt('user-1', 'Ada again');
 \set ON_ERROR_STOP 1
+
+\echo '7. Bind values to their column with a context: copied elsewhere they do not decrypt (XX001).'
+INSERT INTO customer VALUES
+  (3, 'user-3', pseudo_encrypt('user-3', 'Grace Hopper', 'customer.name'), pseudo_encrypt('user-3', '+1 202 555 0103', 'customer.phone'));
+SELECT pseudo_decrypt(name, 'customer.name') AS name, pseudo_decrypt(phone, 'customer.phone') AS phone FROM customer WHERE id = 3;
+\set ON_ERROR_STOP 0
+SELECT pseudo_decrypt(phone, 'customer.name') AS phone_read_as_a_name FROM customer WHERE id = 3;
+\set ON_ERROR_STOP 1
+
+\echo '8. Rotate user-2''s key, then rewrap the column online (one committed batch per page range).'
+SELECT pseudo_rotate('user-2') AS new_key_id;
+SELECT count(*) FILTER (WHERE pseudo_needs_rewrap(name)) AS values_on_old_keys FROM customer;
+CALL pseudo_rewrap_column('customer', 'name');
+SELECT count(*) FILTER (WHERE pseudo_needs_rewrap(name)) AS values_on_old_keys, pseudo_decrypt(name) AS name
+  FROM customer WHERE id = 2 GROUP BY name;
+
+\echo '9. Rotate the root key: a new epoch, every subject key rewrapped, no data touched; retire the old epoch.'
+SELECT pseudo_rotate_root_key() AS new_root_epoch;
+SELECT pseudo_retire_root_key(1) AS keys_rewrapped_at_retirement;
+SELECT epoch, is_current, retired_at IS NOT NULL AS retired, keys_wrapped FROM pseudo_keys.root_key_epochs ORDER BY epoch;
+
+\echo '10. The audit log (no subject identifiers) and the configuration check.'
+SELECT id, action, acting_role, cardinality(key_ids) AS key_ids, detail FROM pseudo_keys.audit_log ORDER BY id;
+SELECT setting, value, risk FROM pseudo_check_config() WHERE risk IS NOT NULL;
