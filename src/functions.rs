@@ -7,26 +7,30 @@
 //! is an error (22004), never a silently unbound value.
 
 use crate::error::{OrRaise, PseudoError};
+use crate::varlena_out::{varlena_with, Varlena};
 use crate::{config_check, key_cache, root_rotation};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, Uuid};
 use pseudo_core::envelope::{self, Envelope};
 use zeroize::Zeroizing;
 
-fn encrypt(subject: &[u8], context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+fn encrypt(subject: &[u8], context: &[u8], plaintext: &[u8]) -> Varlena {
     // Refuse an over-long plaintext before a key is created for nothing.
-    let mut out = vec![0u8; envelope::sealed_len(plaintext.len()).or_raise()];
-    key_cache::with_current_key(subject, |id, key| key.seal_into(id, context, plaintext, &mut out))
-        .or_raise()
-        .or_raise();
-    out
+    let len = envelope::sealed_len(plaintext.len()).or_raise();
+    key_cache::with_current_key(subject, |id, key| {
+        varlena_with(len, |out| key.seal_into(id, context, plaintext, out))
+    })
+    .or_raise()
+    .or_raise()
 }
 
-fn decrypt(value: &[u8], context: &[u8]) -> Option<Vec<u8>> {
+fn decrypt(value: &[u8], context: &[u8]) -> Option<Varlena> {
     let env = Envelope::parse(value).map_err(|_| PseudoError::DecryptionFailed).or_raise();
-    key_cache::with_key_by_id(&env.key_id(), |key| key.map(|k| k.open(&env, context)))
-        .or_raise()
-        .map(OrRaise::or_raise)
+    key_cache::with_key_by_id(&env.key_id(), |key| {
+        key.map(|k| varlena_with(env.plaintext_len(), |out| k.open_into(&env, context, out)))
+    })
+    .or_raise()
+    .map(OrRaise::or_raise)
 }
 
 fn context_arg(context: Option<&[u8]>) -> &[u8] {
@@ -35,26 +39,30 @@ fn context_arg(context: Option<&[u8]>) -> &[u8] {
 
 /// Encrypts `plaintext` under the subject's current key (created on first use).
 #[pg_extern(sql = false)]
-fn pseudo_encrypt(subject: &[u8], plaintext: &[u8]) -> Vec<u8> {
+fn pseudo_encrypt(subject: &[u8], plaintext: &[u8]) -> Varlena {
     encrypt(subject, b"", plaintext)
 }
 
 /// [`pseudo_encrypt`] with a context bound as associated data.
 #[pg_extern(sql = false)]
-fn pseudo_encrypt_in_context(subject: Option<&[u8]>, plaintext: Option<&[u8]>, context: Option<&[u8]>) -> Option<Vec<u8>> {
+fn pseudo_encrypt_in_context(
+    subject: Option<&[u8]>,
+    plaintext: Option<&[u8]>,
+    context: Option<&[u8]>,
+) -> Option<Varlena> {
     let context = context_arg(context);
     Some(encrypt(subject?, context, plaintext?))
 }
 
 /// Decrypts a value; NULL when its key was shredded.
 #[pg_extern(sql = false)]
-fn pseudo_decrypt(value: &[u8]) -> Option<Vec<u8>> {
+fn pseudo_decrypt(value: &[u8]) -> Option<Varlena> {
     decrypt(value, b"")
 }
 
 /// [`pseudo_decrypt`] of a value encrypted with a context.
 #[pg_extern(sql = false)]
-fn pseudo_decrypt_in_context(value: Option<&[u8]>, context: Option<&[u8]>) -> Option<Vec<u8>> {
+fn pseudo_decrypt_in_context(value: Option<&[u8]>, context: Option<&[u8]>) -> Option<Varlena> {
     let context = context_arg(context);
     decrypt(value?, context)
 }

@@ -26,6 +26,7 @@ mod owner_context;
 mod root_key_source;
 mod root_rotation;
 mod type_io;
+mod varlena_out;
 
 ::pgrx::pg_module_magic!(name, version);
 

@@ -104,6 +104,21 @@ pub fn rotate() -> Result<i32, PseudoError> {
     })
 }
 
+/// The fingerprint of `epoch`'s root key and whether the epoch is retired.
+fn epoch_row(client: &SpiClient<'_>, epoch: i32) -> Result<(Vec<u8>, bool), PseudoError> {
+    let row = first_row(client.select(
+        "SELECT fingerprint, retired_at IS NOT NULL FROM pseudo_keys.root_key WHERE epoch = $1",
+        None,
+        &[epoch.into()],
+    )?)?
+    .map(|t| t.get_two::<Vec<u8>, bool>())
+    .transpose()?;
+    match row {
+        Some((Some(fingerprint), Some(retired))) => Ok((fingerprint, retired)),
+        _ => Err(PseudoError::UnknownEpoch(epoch)),
+    }
+}
+
 /// Retires `epoch`: rewraps any key still under it and erases its wrapped
 /// digest key. Returns how many keys were rewrapped. The root key itself stays
 /// in the source until [`destroy`]: other databases may share the file.
@@ -111,16 +126,7 @@ pub fn retire(epoch: i32) -> Result<i64, PseudoError> {
     require_read_committed("pseudo_retire_root_key()")?;
     Spi::connect_mut(|client| {
         let ring = lock_root_keys(client)?;
-        let row = first_row(client.select(
-            "SELECT fingerprint, retired_at IS NOT NULL FROM pseudo_keys.root_key WHERE epoch = $1",
-            None,
-            &[epoch.into()],
-        )?)?
-        .map(|t| t.get_two::<Vec<u8>, bool>())
-        .transpose()?;
-        let Some((Some(_), Some(already_retired))) = row else {
-            return Err(PseudoError::UnknownEpoch(epoch));
-        };
+        let (_, already_retired) = epoch_row(client, epoch)?;
         if epoch == ring.epoch {
             return Err(PseudoError::KeyAdmin(
                 format!("root key epoch {epoch} is the current epoch and cannot be retired"),
@@ -155,16 +161,7 @@ pub fn retire(epoch: i32) -> Result<i64, PseudoError> {
 pub fn destroy(epoch: i32) -> Result<bool, PseudoError> {
     Spi::connect_mut(|client| {
         let ring = lock_root_keys(client)?;
-        let row = first_row(client.select(
-            "SELECT fingerprint, retired_at IS NOT NULL FROM pseudo_keys.root_key WHERE epoch = $1",
-            None,
-            &[epoch.into()],
-        )?)?
-        .map(|t| t.get_two::<Vec<u8>, bool>())
-        .transpose()?;
-        let Some((Some(fingerprint), Some(retired))) = row else {
-            return Err(PseudoError::UnknownEpoch(epoch));
-        };
+        let (fingerprint, retired) = epoch_row(client, epoch)?;
         if !retired {
             return Err(PseudoError::KeyAdmin(
                 format!("root key epoch {epoch} is not retired"),
