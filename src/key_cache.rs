@@ -1,22 +1,27 @@
 //! The backend's cache of unwrapped keys, and the rule that keeps it honest:
 //! once `pseudo_shred` has committed, no transaction that starts afterwards, in
-//! any session, can use the shredded keys.
+//! any session, can use the shredded keys; likewise a subject key rotation or a
+//! root key rotation is seen by every session's next transaction.
 //!
-//! How: `pseudo_shred` sends a relcache invalidation for
+//! How: `pseudo_shred` (and `pseudo_rotate`, and root key rotation,
+//! retirement and destruction) sends a relcache invalidation for
 //! `pseudo_keys.subject_key` (`CacheInvalidateRelcacheByRelid`). PostgreSQL
 //! delivers it to every backend before its next transaction starts (and at
 //! every lock acquisition); our callback then bumps [`GENERATION`], and the
 //! next access drops the whole cache. Transaction and subtransaction aborts
 //! bump it too when the transaction wrote key state, since it may have
-//! cached a key it created or a shred it performed. A key fetched while the generation moved is
-//! used once but not cached.
+//! cached a key it created or a shred it performed. A key fetched while the
+//! generation moved is used once but not cached.
 //!
 //! The callbacks only touch an atomic: they can fire in the middle of SPI while
 //! the cache is borrowed, and must never panic.
 //!
 //! Layout: a compact index from key id to a slot in a slab of expanded keys
 //! (hash maps of whole AES key schedules measured 31% of decrypt time in cache
-//! misses at 10,000 subjects), a subject index for encryption, and the keyring.
+//! misses at 10,000 subjects), a subject index for encryption, a map from a
+//! key id to its subject's current key id for rewrap, and the keyring. A
+//! keyring that turns out older than the database's root key epochs (a
+//! rotation committed meanwhile) is dropped and the lookup retried once.
 
 use crate::error::PseudoError;
 use crate::key_store::{self, Keyring, StoredKey};

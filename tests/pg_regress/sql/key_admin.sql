@@ -102,6 +102,20 @@ SET log_statement = 'ddl';
 SET log_min_duration_statement = -1;
 SELECT setting, risk IS NOT NULL AS flagged FROM pseudo_check_config()
  WHERE setting IN ('log_statement', 'log_min_duration_statement') ORDER BY setting;
+-- auto_explain logs slow statements' text: flagged once loaded with a duration
+LOAD 'auto_explain';
+SELECT value, risk IS NOT NULL AS flagged FROM pseudo_check_config() WHERE setting = 'auto_explain';
+SET auto_explain.log_min_duration = 0;
+SELECT value, risk IS NOT NULL AS flagged FROM pseudo_check_config() WHERE setting = 'auto_explain';
+RESET auto_explain.log_min_duration;
+-- pgaudit (not installed here; its settings are read by name, so placeholders stand in)
+SET pgaudit.log = 'write';
+SELECT value, risk LIKE '%statement text%' AS flagged FROM pseudo_check_config() WHERE setting = 'pgaudit';
+SET pgaudit.log_parameter = 'on';
+SELECT value, risk LIKE '%bind parameter%' AS flagged FROM pseudo_check_config() WHERE setting = 'pgaudit';
+SET pgaudit.log = 'none';
+SET pgaudit.log_parameter = 'off';
+SELECT value, risk IS NOT NULL AS flagged FROM pseudo_check_config() WHERE setting = 'pgaudit';
 RESET log_statement;
 RESET log_min_duration_statement;
 RESET log_min_error_statement;
