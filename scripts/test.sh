@@ -79,6 +79,7 @@ done
 
 step "multi-session client tests (cargo test -p pseudo_ext_client_tests)" "$LOGS/client.log" \
     env PSEUDO_EXT_TEST_HOST="$CLUSTER" PSEUDO_EXT_TEST_PORT="$PORT" \
+        PSEUDO_EXT_TEST_DATA="$CLUSTER/data" PSEUDO_EXT_TEST_LOG="$CLUSTER/server.log" \
     cargo test -p pseudo_ext_client_tests -- --test-threads=1
 count_cargo "$LOGS/client.log"
 

@@ -12,6 +12,7 @@
 //! * [`root_key_source`]: the root key file or command; creating and editing the file.
 //! * [`root_rotation`]: root key epochs: rotation, retirement, rewrapping.
 //! * [`config_check`]: the root key findings of `pseudo_check_config()`.
+//! * [`log_filter`]: keeps failing statements that call pseudo_ext out of the server log.
 //! * [`owner_context`]: switching to the extension owner for key access.
 //! * [`error`]: the one error type and its SQLSTATE mapping.
 
@@ -22,6 +23,7 @@ mod error;
 mod functions;
 mod key_cache;
 mod key_store;
+mod log_filter;
 mod owner_context;
 mod root_key_source;
 mod root_rotation;
@@ -44,6 +46,7 @@ pgrx::extension_sql_file!(
 pub extern "C-unwind" fn _PG_init() {
     root_key_source::define_gucs();
     key_cache::register_callbacks();
+    log_filter::install();
 }
 
 #[cfg(any(test, feature = "pg_test"))]
