@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of pseudo_ext and exits non-zero on any failure:
-#   1. cargo test of the pure core (NIST CAVP + Wycheproof vectors, envelope, wrapping)
+#   1. cargo test of the pure core (NIST CAVP + Wycheproof vectors, envelope, wrapping),
+#      and a short fuzzing run of its parsers (proptest, release build)
 #   2. cargo pgrx test: #[pg_test]s inside a real backend
 #   3. pg_regress against a throwaway PostgreSQL 15 cluster (unix socket only)
 #   4. scripted tests (tests/*.sh): dump/restore, root key failures, root key
@@ -38,6 +39,12 @@ if grep -q ': OK$' "$LOGS/released.log" && ! grep -q FAILED "$LOGS/released.log"
 step "core unit and vector tests (cargo test -p pseudo_core)" "$LOGS/core.log" \
     cargo test -p pseudo_core
 count_cargo "$LOGS/core.log"
+
+# Fuzzing, short run: 1,000,000 cases for each of the 5 properties in core/tests/fuzz.rs
+# (the README records the last 10-million-execution run).
+step "fuzzing: 5 properties x 1,000,000 cases (cargo test --release -p pseudo_core --test fuzz)" "$LOGS/fuzz.log" \
+    env PSEUDO_FUZZ_CASES=1000000 cargo test --release -p pseudo_core --test fuzz
+count_cargo "$LOGS/fuzz.log"
 
 PGTEST_DATA=/tmp/pxpgt
 rm -rf "$PGTEST_DATA"; mkdir -p "$PGTEST_DATA"; chown postgres:postgres "$PGTEST_DATA"
