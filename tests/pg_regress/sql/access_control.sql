@@ -95,6 +95,40 @@ SELECT p.oid::regprocedure AS callable_by_public
 SELECT proname, prosecdef, proconfig FROM pg_proc WHERE prosecdef AND pronamespace IN (
   SELECT n.oid FROM pg_namespace n WHERE nspname IN ('public', 'pseudo_keys')) ORDER BY proname;
 
+-- Every SECURITY DEFINER function and the C admin functions, with look-alike
+-- functions in a schema searched first and temp tables named like key tables:
+-- none is used (each would raise 'hijacked').
+CREATE FUNCTION regress_evil.now() RETURNS timestamptz LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'hijacked'; END $$;
+CREATE FUNCTION regress_evil.cardinality(anyarray) RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'hijacked'; END $$;
+CREATE FUNCTION regress_evil.jsonb_build_object(text, integer) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'hijacked'; END $$;
+CREATE FUNCTION regress_evil.current_setting(text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'hijacked'; END $$;
+CREATE FUNCTION regress_evil.max(integer) RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'hijacked'; END $$;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA regress_evil TO PUBLIC;
+SET ROLE regress_admin;
+SET search_path = regress_evil, public, pg_catalog;
+CREATE TEMP TABLE audit_log (action text);
+CREATE TEMP TABLE subject_keys (key_id uuid);
+CREATE TEMP TABLE root_key (epoch int);
+SELECT public.pseudo_rotate('ac-subject') IS NOT NULL AS rotate_ignores_lookalikes;
+SELECT count(*) >= 1 AS subject_keys_ignores_lookalikes FROM public.pseudo_subject_keys('ac-subject');
+SELECT count(*) > 5 AS check_config_ignores_lookalikes FROM public.pseudo_check_config();
+SELECT public.pseudo_shred('ac-evil') AS shred_ignores_lookalikes;
+DROP TABLE pg_temp.audit_log, pg_temp.subject_keys, pg_temp.root_key;
+RESET search_path;
+RESET ROLE;
+SET ROLE regress_writer;
+SET search_path = regress_evil, public, pg_catalog;
+SELECT pseudo_keys.log_rewrap_batch('regress_util.sample', 'v', 0, '{}') IS NULL AS log_ignores_lookalikes;
+RESET search_path;
+RESET ROLE;
+SELECT count(*) AS hijacked_audit_rows FROM pseudo_keys.audit_log WHERE action NOT IN
+  ('create', 'rotate', 'rewrap', 'shred', 'root_rotate', 'root_retire', 'root_destroy');
+
 DROP SCHEMA regress_evil CASCADE;
 DROP SCHEMA regress_util CASCADE;
 DROP ROLE regress_plain, regress_writer, regress_reader, regress_admin;
