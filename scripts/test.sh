@@ -69,12 +69,13 @@ f=$(grep -cE '\.\.\. FAILED|^not ok ' "$LOGS/regress.log" || true)
 passed=$((passed + p)); failed=$((failed + f))
 [ -f "$REGRESS_OUT/regression.diffs" ] && head -100 "$REGRESS_OUT/regression.diffs"
 
-for script in dump_restore root_key root_rotation upgrade load; do
+for script in dump_restore root_key root_rotation upgrade privileges load; do
     case $script in
         dump_restore) what="pg_dump, restore into a fresh cluster, missing and wrong root key" ;;
         root_key) what="root key failures" ;;
         root_rotation) what="root key rotation, retirement, destruction; shred horizon; root_key_command" ;;
         upgrade) what="ALTER EXTENSION UPDATE 0.1.0 -> 0.2.0 equals a fresh install" ;;
+        privileges) what="privilege matrix: every object x 6 roles equals the README table" ;;
         load) what="8 clients x ${LOAD_SECONDS:-60} s of mixed load, invariants; kill -9 under load, crash recovery, invariants" ;;
     esac
     step "$what (tests/$script.sh)" "$LOGS/$script.log" bash "tests/$script.sh" "$CLUSTER" "$PORT" "$WORK"
