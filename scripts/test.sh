@@ -5,8 +5,10 @@
 #   2. cargo pgrx test: #[pg_test]s inside a real backend
 #   3. pg_regress against a throwaway PostgreSQL 15 cluster (unix socket only)
 #   4. scripted tests (tests/*.sh): dump/restore, root key failures, root key
-#      rotation and the shred horizon, upgrade from the released 0.1.0
-#   5. multi-session tests through a real client (Rust `postgres` crate)
+#      rotation and the shred horizon, upgrade from the released 0.1.0, the
+#      privilege matrix, load with invariants and kill -9 crash recovery
+#   5. tests through a real client (Rust `postgres` crate): several sessions,
+#      binary input, plaintext and key bytes at rest and in the log
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
@@ -89,7 +91,7 @@ done
 step "multi-session client tests (cargo test -p pseudo_ext_client_tests)" "$LOGS/client.log" \
     env PSEUDO_EXT_TEST_HOST="$CLUSTER" PSEUDO_EXT_TEST_PORT="$PORT" \
         PSEUDO_EXT_TEST_DATA="$CLUSTER/data" PSEUDO_EXT_TEST_LOG="$CLUSTER/server.log" \
-    cargo test -p pseudo_ext_client_tests -- --test-threads=1
+    cargo test -p pseudo_ext_client_tests -- --test-threads=1 --nocapture
 count_cargo "$LOGS/client.log"
 
 # The postmaster must not have restarted after a crashed backend during the run.
