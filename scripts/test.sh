@@ -48,6 +48,12 @@ step "fuzzing: 5 properties x 1,000,000 cases (cargo test --release -p pseudo_co
     env PSEUDO_FUZZ_CASES=1000000 cargo test --release -p pseudo_core --test fuzz
 count_cargo "$LOGS/fuzz.log"
 
+# The private key/value store on TFHE (issue 5, pure crate so far): every
+# GET/SET case at 4 slots of 8 bits, decrypted and checked.
+step "FHE private key/value store (cargo test --profile fhe -p pseudo_fhe)" "$LOGS/fhe.log" \
+    cargo test --profile fhe -p pseudo_fhe
+count_cargo "$LOGS/fhe.log"
+
 PGTEST_DATA=/tmp/pxpgt
 rm -rf "$PGTEST_DATA"; mkdir -p "$PGTEST_DATA"; chown postgres:postgres "$PGTEST_DATA"
 step "#[pg_test]s (cargo pgrx test pg15)" "$LOGS/pg_test.log" \

@@ -1,0 +1,74 @@
+//! Every case of the private store, decrypted and checked, at small size:
+//! 4 slots, 8-bit keys and values. Run optimized (`cargo test --profile fhe
+//! -p pseudo_fhe`): one bootstrap takes seconds in a debug build.
+
+use pseudo_fhe::{blocks_for, Store};
+use tfhe::integer::{ClientKey, RadixCiphertext, ServerKey};
+use tfhe::shortint::parameters::PARAM_MESSAGE_2_CARRY_2_KS_PBS;
+
+const BITS: usize = 8;
+const CAPACITY: usize = 4;
+
+struct Client {
+    cks: ClientKey,
+}
+
+impl Client {
+    fn enc(&self, v: u64) -> RadixCiphertext {
+        self.cks.encrypt_radix(v, blocks_for(BITS))
+    }
+    fn dec(&self, c: &RadixCiphertext) -> u64 {
+        self.cks.decrypt_radix(c)
+    }
+    /// The clear view of the store: (key, value) of each occupied slot.
+    fn slots(&self, store: &Store) -> Vec<Option<(u64, u64)>> {
+        (0..store.capacity())
+            .map(|i| self.cks.decrypt_bool(&store.occupied[i]).then(|| (self.dec(&store.keys[i]), self.dec(&store.values[i]))))
+            .collect()
+    }
+}
+
+#[test]
+fn get_set_hit_miss_overwrite_insert_full_and_duplicates() {
+    let cks = ClientKey::new(PARAM_MESSAGE_2_CARRY_2_KS_PBS);
+    let sks = ServerKey::new_radix_server_key(&cks);
+    let client = Client { cks };
+    let mut store = Store::empty(&sks, CAPACITY, BITS, BITS);
+    let get = |store: &Store, key: u64| {
+        let r = store.get(&sks, &client.enc(key));
+        (client.cks.decrypt_bool(&r.found), client.dec(&r.value))
+    };
+
+    assert_eq!(get(&store, 0), (false, 0), "miss on an empty store, even for key 0");
+    assert_eq!(get(&store, 42), (false, 0), "miss on an empty store");
+
+    let stored = store.set(&sks, &client.enc(42), &client.enc(7));
+    assert!(client.cks.decrypt_bool(&stored), "insert into an empty store");
+    assert_eq!(client.slots(&store), vec![Some((42, 7)), None, None, None], "insert fills the first free slot");
+    assert_eq!(get(&store, 42), (true, 7), "hit");
+    assert_eq!(get(&store, 43), (false, 0), "miss next to a hit");
+
+    let stored = store.set(&sks, &client.enc(42), &client.enc(9));
+    assert!(client.cks.decrypt_bool(&stored));
+    assert_eq!(client.slots(&store), vec![Some((42, 9)), None, None, None], "overwrite keeps one slot");
+    assert_eq!(get(&store, 42), (true, 9), "hit after overwrite");
+
+    for (k, v) in [(0u64, 100u64), (255, 255), (17, 1)] {
+        assert!(client.cks.decrypt_bool(&store.set(&sks, &client.enc(k), &client.enc(v))), "insert {k}");
+    }
+    assert_eq!(client.slots(&store), vec![Some((42, 9)), Some((0, 100)), Some((255, 255)), Some((17, 1))]);
+    assert_eq!(get(&store, 0), (true, 100), "key 0 is a real key once stored");
+    assert_eq!(get(&store, 255), (true, 255));
+
+    let before = client.slots(&store);
+    let stored = store.set(&sks, &client.enc(99), &client.enc(5));
+    assert!(!client.cks.decrypt_bool(&stored), "full: reported only in the encrypted result");
+    assert_eq!(client.slots(&store), before, "a full store is unchanged");
+    assert_eq!(get(&store, 99), (false, 0));
+
+    let stored = store.set(&sks, &client.enc(17), &client.enc(2));
+    assert!(client.cks.decrypt_bool(&stored), "overwrite works in a full store");
+    let slots = client.slots(&store);
+    assert_eq!(slots.iter().filter(|s| matches!(s, Some((17, _)))).count(), 1, "duplicate SET leaves one slot");
+    assert_eq!(get(&store, 17), (true, 2));
+}
