@@ -27,7 +27,11 @@ fn naive_get(sks: &ServerKey, store: &Store, key: &RadixCiphertext) -> RadixCiph
 fn main() {
     let capacities: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let capacities = if capacities.is_empty() { vec![16, 64] } else { capacities };
-    let cks = ClientKey::new(PARAM_MESSAGE_2_CARRY_2_KS_PBS);
+    let cks = if std::env::var("KS32").is_ok() {
+        ClientKey::new(tfhe::shortint::parameters::PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128)
+    } else {
+        ClientKey::new(PARAM_MESSAGE_2_CARRY_2_KS_PBS)
+    };
     let sks = ServerKey::new_radix_server_key(&cks);
     println!("{:>8} {:>5} {:>10} {:>10} {:>12}", "capacity", "bits", "GET s", "SET s", "naive GET s");
     for &capacity in &capacities {
@@ -41,10 +45,23 @@ fn main() {
                 store.occupied[i as usize] = cks.encrypt_bool(i % 2 == 0);
             }
             let query = enc(6);
+            let _ = store.get(&sks, &query); // warm-up: FFT plans, thread pool
             let t = Instant::now();
             let r = store.get(&sks, &query);
             let get = t.elapsed().as_secs_f64();
             assert_eq!(cks.decrypt_radix::<u64>(&r.value), 2);
+            if std::env::var("PARTS").is_ok() {
+                let t = Instant::now();
+                let flags = store.matches(&sks, &query);
+                let m = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let _ = sks.boolean_one_hot_dot_prod(&flags, &store.values);
+                let d = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let _ = pseudo_fhe::any(&sks, &flags);
+                let a = t.elapsed().as_secs_f64();
+                println!("   GET parts: matches {m:.2} s, dot product {d:.2} s, found (OR tree) {a:.2} s");
+            }
             let t = Instant::now();
             let stored = store.set(&sks, &enc(1000 % (1 << bits)), &enc(5));
             let set = t.elapsed().as_secs_f64();

@@ -44,7 +44,7 @@ pub struct Found {
 }
 
 /// OR of encrypted booleans, as a balanced tree (depth log2 n).
-fn any(sks: &ServerKey, flags: &[BooleanBlock]) -> BooleanBlock {
+pub fn any(sks: &ServerKey, flags: &[BooleanBlock]) -> BooleanBlock {
     flags
         .par_iter()
         .cloned()
@@ -70,7 +70,7 @@ impl Store {
 
     /// One encrypted flag per slot: occupied and holding `key`. At most one is
     /// true, since SET keeps keys unique.
-    fn matches(&self, sks: &ServerKey, key: &RadixCiphertext) -> Vec<BooleanBlock> {
+    pub fn matches(&self, sks: &ServerKey, key: &RadixCiphertext) -> Vec<BooleanBlock> {
         self.keys
             .par_iter()
             .zip(self.occupied.par_iter())
