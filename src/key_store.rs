@@ -77,7 +77,7 @@ pub fn first_row(table: SpiTupleTable<'_>) -> Result<Option<SpiTupleTable<'_>>, 
     Ok(if table.is_empty() { None } else { Some(table.first()) })
 }
 
-pub fn uuid(id: &KeyId) -> Uuid {
+fn uuid(id: &KeyId) -> Uuid {
     Uuid::from_bytes(*id)
 }
 

@@ -185,13 +185,23 @@ impl FileLock {
 /// Writes `contents` as the new file: temporary file (0600), fsync, rename
 /// over the old one, fsync the directory. A crash leaves the old or the new
 /// file, never a mix.
-fn replace_file(path: &str, contents: &[u8]) -> std::io::Result<()> {
+/// Writes `contents` to `<path>.tmp.<pid>` (mode 0600) and syncs it; returns
+/// that name. On failure nothing is left behind.
+fn write_synced_temp(path: &str, contents: &[u8]) -> std::io::Result<String> {
     let tmp = format!("{path}.tmp.{}", std::process::id());
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    let written = file.write_all(contents).and_then(|_| file.sync_all());
-    drop(file);
-    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
+    if let Err(e) = file.write_all(contents).and_then(|_| file.sync_all()) {
+        drop(file);
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(tmp)
+}
+
+fn replace_file(path: &str, contents: &[u8]) -> std::io::Result<()> {
+    let tmp = write_synced_temp(path, contents)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
@@ -212,12 +222,8 @@ fn sync_parent(path: &str) {
 pub fn create_file(path: &str) -> Result<Keys, PseudoError> {
     let source = Source::File(path.into());
     let contents = key_file::new_contents()?;
-    let tmp = format!("{path}.tmp.{}", std::process::id());
     let io = |e: std::io::Error| PseudoError::RootKeyUnreadable(source.describe(), e.kind().to_string());
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io)?;
-    file.write_all(&contents).and_then(|_| file.sync_all()).map_err(io)?;
-    drop(file);
+    let tmp = write_synced_temp(path, &contents).map_err(io)?;
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
