@@ -1,10 +1,12 @@
 //! Every case of the private store, decrypted and checked, at small size:
-//! 4 slots, 8-bit keys and values. Run optimized (`cargo test --profile fhe
-//! -p pseudo_fhe`): one bootstrap takes seconds in a debug build.
+//! 4 slots, 8-bit keys and values, in batches of 3 slots so that work crosses
+//! a batch boundary. Run optimized (`cargo test --release -p pseudo_fhe`):
+//! one bootstrap takes seconds in a debug build.
 
-use pseudo_fhe::{blocks_for, Store};
-use tfhe::integer::{ClientKey, RadixCiphertext, ServerKey};
-use tfhe::shortint::parameters::PARAM_MESSAGE_2_CARRY_2_KS_PBS;
+use pseudo_fhe::client::ClientKeys;
+use pseudo_fhe::{blocks_for, wire, Pace, Store};
+use std::cell::Cell;
+use tfhe::integer::{ClientKey, RadixCiphertext};
 
 const BITS: usize = 8;
 const CAPACITY: usize = 4;
@@ -30,43 +32,55 @@ impl Client {
 
 #[test]
 fn get_set_hit_miss_overwrite_insert_full_and_duplicates() {
-    let cks = ClientKey::new(PARAM_MESSAGE_2_CARRY_2_KS_PBS);
-    let sks = ServerKey::new_radix_server_key(&cks);
-    let client = Client { cks };
+    let keys = ClientKeys::generate().unwrap();
+    // The server key goes through its wire format, as in the database.
+    let (key_id, compressed) = wire::decode_server_key(&keys.server_key_blob()).unwrap();
+    assert_eq!(&key_id, keys.key_id());
+    let sks = compressed.decompress();
+    let client = Client { cks: keys.tfhe_key().clone() };
     let mut store = Store::empty(&sks, CAPACITY, BITS, BITS);
-    let get = |store: &Store, key: u64| {
-        let r = store.get(&sks, &client.enc(key));
+    let pauses = Cell::new(0usize);
+    let mut pace = Pace::new(3, || pauses.set(pauses.get() + 1));
+    let mut get = |store: &Store, key: u64| {
+        let before = pauses.get();
+        let r = store.get(&sks, &client.enc(key), &mut pace);
+        assert_eq!(pauses.get() - before, 4, "GET pauses after each batch of matches and of the dot product");
+        // The answer goes through its wire format and the client's decryption.
+        let answer = wire::encode_get_answer(&key_id, BITS, &r.value, &r.found);
+        let clear = keys.decrypt_get(&answer).unwrap();
+        assert_eq!(clear, client.cks.decrypt_bool(&r.found).then(|| client.dec(&r.value)));
         (client.cks.decrypt_bool(&r.found), client.dec(&r.value))
     };
+    let mut pace = Pace::new(3, || {});
 
     assert_eq!(get(&store, 0), (false, 0), "miss on an empty store, even for key 0");
     assert_eq!(get(&store, 42), (false, 0), "miss on an empty store");
 
-    let stored = store.set(&sks, &client.enc(42), &client.enc(7));
+    let stored = store.set(&sks, &client.enc(42), &client.enc(7), &mut pace);
     assert!(client.cks.decrypt_bool(&stored), "insert into an empty store");
     assert_eq!(client.slots(&store), vec![Some((42, 7)), None, None, None], "insert fills the first free slot");
     assert_eq!(get(&store, 42), (true, 7), "hit");
     assert_eq!(get(&store, 43), (false, 0), "miss next to a hit");
 
-    let stored = store.set(&sks, &client.enc(42), &client.enc(9));
+    let stored = store.set(&sks, &client.enc(42), &client.enc(9), &mut pace);
     assert!(client.cks.decrypt_bool(&stored));
     assert_eq!(client.slots(&store), vec![Some((42, 9)), None, None, None], "overwrite keeps one slot");
     assert_eq!(get(&store, 42), (true, 9), "hit after overwrite");
 
     for (k, v) in [(0u64, 100u64), (255, 255), (17, 1)] {
-        assert!(client.cks.decrypt_bool(&store.set(&sks, &client.enc(k), &client.enc(v))), "insert {k}");
+        assert!(client.cks.decrypt_bool(&store.set(&sks, &client.enc(k), &client.enc(v), &mut pace)), "insert {k}");
     }
     assert_eq!(client.slots(&store), vec![Some((42, 9)), Some((0, 100)), Some((255, 255)), Some((17, 1))]);
     assert_eq!(get(&store, 0), (true, 100), "key 0 is a real key once stored");
     assert_eq!(get(&store, 255), (true, 255));
 
     let before = client.slots(&store);
-    let stored = store.set(&sks, &client.enc(99), &client.enc(5));
+    let stored = store.set(&sks, &client.enc(99), &client.enc(5), &mut pace);
     assert!(!client.cks.decrypt_bool(&stored), "full: reported only in the encrypted result");
     assert_eq!(client.slots(&store), before, "a full store is unchanged");
     assert_eq!(get(&store, 99), (false, 0));
 
-    let stored = store.set(&sks, &client.enc(17), &client.enc(2));
+    let stored = store.set(&sks, &client.enc(17), &client.enc(2), &mut pace);
     assert!(client.cks.decrypt_bool(&stored), "overwrite works in a full store");
     let slots = client.slots(&store);
     assert_eq!(slots.iter().filter(|s| matches!(s, Some((17, _)))).count(), 1, "duplicate SET leaves one slot");

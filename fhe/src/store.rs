@@ -1,0 +1,174 @@
+//! The store and its two operations, on TFHE ciphertexts only.
+//!
+//! Nothing here branches on a secret: every operation touches every slot the
+//! same way, so its cost depends only on the capacity and the bit widths.
+//!
+//! Work runs in batches of slots ([`Pace`]); between batches the calling
+//! thread runs a callback (the extension checks for query cancel and
+//! `statement_timeout` there). The callback never runs on a worker thread.
+
+use rayon::prelude::*;
+use tfhe::integer::{BooleanBlock, RadixCiphertext, ServerKey};
+
+use crate::params::blocks_for;
+
+/// Slots per batch: a second or two of work at 16-bit keys on two cores.
+pub const BATCH: usize = 8;
+
+/// How work is split: `batch` slots at a time, `between` called on the
+/// calling thread after each batch.
+pub struct Pace<'a> {
+    batch: usize,
+    between: Box<dyn FnMut() + 'a>,
+}
+
+impl<'a> Pace<'a> {
+    pub fn new(batch: usize, between: impl FnMut() + 'a) -> Pace<'a> {
+        Pace { batch: batch.max(1), between: Box::new(between) }
+    }
+
+    /// Batches of [`BATCH`], nothing between them.
+    pub fn unpaced() -> Pace<'static> {
+        Pace::new(BATCH, || {})
+    }
+
+    fn batches(&self, n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+        let batch = self.batch;
+        (0..n).step_by(batch).map(move |start| start..(start + batch).min(n))
+    }
+
+    fn between(&mut self) {
+        (self.between)()
+    }
+}
+
+/// The slots of a store: an encrypted key, an encrypted value and an
+/// encrypted "occupied" flag each, kept as three parallel vectors (the dot
+/// product that selects a value takes a slice of values).
+#[derive(Clone)]
+pub struct Store {
+    pub keys: Vec<RadixCiphertext>,
+    pub values: Vec<RadixCiphertext>,
+    pub occupied: Vec<BooleanBlock>,
+}
+
+/// An encrypted GET answer.
+pub struct Found {
+    pub value: RadixCiphertext,
+    pub found: BooleanBlock,
+}
+
+/// OR of encrypted booleans, as a balanced tree (depth log2 n).
+pub fn any(sks: &ServerKey, flags: &[BooleanBlock]) -> BooleanBlock {
+    flags
+        .par_iter()
+        .cloned()
+        .reduce_with(|a, b| sks.boolean_bitor(&a, &b))
+        .unwrap_or_else(|| sks.create_trivial_boolean_block(false))
+}
+
+impl Store {
+    /// An empty store of `capacity` slots. The slots are trivial encryptions
+    /// (of 0 and "free"): that a new store is empty is public anyway; the
+    /// first SET turns every slot into a real ciphertext.
+    pub fn empty(sks: &ServerKey, capacity: usize, key_bits: usize, value_bits: usize) -> Store {
+        Store {
+            keys: (0..capacity).map(|_| sks.create_trivial_zero_radix(blocks_for(key_bits))).collect(),
+            values: (0..capacity).map(|_| sks.create_trivial_zero_radix(blocks_for(value_bits))).collect(),
+            occupied: (0..capacity).map(|_| sks.create_trivial_boolean_block(false)).collect(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// One encrypted flag per slot: occupied and holding `key`. At most one is
+    /// true, since SET keeps keys unique.
+    pub fn matches(&self, sks: &ServerKey, key: &RadixCiphertext, pace: &mut Pace) -> Vec<BooleanBlock> {
+        let mut flags = Vec::with_capacity(self.capacity());
+        for range in pace.batches(self.capacity()) {
+            flags.par_extend(
+                self.keys[range.clone()]
+                    .par_iter()
+                    .zip(self.occupied[range].par_iter())
+                    .map(|(k, occupied)| sks.boolean_bitand(&sks.eq_parallelized(k, key), occupied)),
+            );
+            pace.between();
+        }
+        flags
+    }
+
+    /// The value of the slot whose flag is set (0 when none is), in batches.
+    fn select(&self, sks: &ServerKey, flags: &[BooleanBlock], pace: &mut Pace) -> RadixCiphertext {
+        let mut value: Option<RadixCiphertext> = None;
+        for range in pace.batches(self.capacity()) {
+            let part = sks.boolean_one_hot_dot_prod(&flags[range.clone()], &self.values[range]);
+            // At most one part is non-zero: OR joins them without carries.
+            value = Some(match value {
+                None => part,
+                Some(v) => sks.bitor_parallelized(&v, &part),
+            });
+            pace.between();
+        }
+        value.expect("a store has at least one slot")
+    }
+
+    /// Private GET: the value under `key` (an encryption of 0 when absent) and
+    /// whether it was found.
+    pub fn get(&self, sks: &ServerKey, key: &RadixCiphertext, pace: &mut Pace) -> Found {
+        let flags = self.matches(sks, key, pace);
+        let found = any(sks, &flags);
+        let value = self.select(sks, &flags, pace);
+        Found { value, found }
+    }
+
+    /// Private SET: stores `value` under `key`, overwriting the slot that
+    /// holds `key` or else filling the first free slot. Returns an encrypted
+    /// "stored" flag, false only when the key was absent and no slot was free.
+    pub fn set(
+        &mut self,
+        sks: &ServerKey,
+        key: &RadixCiphertext,
+        value: &RadixCiphertext,
+        pace: &mut Pace,
+    ) -> BooleanBlock {
+        let matches = self.matches(sks, key, pace);
+        let found = any(sks, &matches);
+        let absent = sks.boolean_bitnot(&found);
+        // first_free[i] = free[i] AND no slot before i is free (a prefix OR).
+        let mut free_before = sks.create_trivial_boolean_block(false);
+        let mut place = Vec::with_capacity(self.capacity());
+        for range in pace.batches(self.capacity()) {
+            for i in range {
+                let free = sks.boolean_bitnot(&self.occupied[i]);
+                let (first_free, next) = rayon::join(
+                    || sks.boolean_bitand(&free, &sks.boolean_bitnot(&free_before)),
+                    || sks.boolean_bitor(&free_before, &free),
+                );
+                free_before = next;
+                place.push(sks.boolean_bitor(&matches[i], &sks.boolean_bitand(&first_free, &absent)));
+            }
+            pace.between();
+        }
+        let stored = sks.boolean_bitor(&found, &free_before);
+        for range in pace.batches(self.capacity()) {
+            self.keys[range.clone()]
+                .par_iter_mut()
+                .zip(self.values[range.clone()].par_iter_mut())
+                .zip(self.occupied[range.clone()].par_iter_mut())
+                .zip(place[range].par_iter())
+                .for_each(|(((k, v), occupied), place)| {
+                    let (new_k, new_v) = rayon::join(
+                        || sks.cmux_parallelized(place, key, k),
+                        || sks.cmux_parallelized(place, value, v),
+                    );
+                    *k = new_k;
+                    *v = new_v;
+                    *occupied = sks.boolean_bitor(occupied, place);
+                });
+            pace.between();
+        }
+        stored
+    }
+}

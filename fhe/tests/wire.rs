@@ -1,0 +1,85 @@
+//! The wire format refuses what it must, with the error the extension maps
+//! to a SQLSTATE: wrong kind, another client key, wrong width, truncation,
+//! trailing bytes, foreign parameters, garbage.
+
+use pseudo_fhe::client::ClientKeys;
+use pseudo_fhe::wire::{self, Kind};
+use pseudo_fhe::FheError;
+use tfhe::integer::ClientKey;
+use tfhe::shortint::parameters::PARAM_MESSAGE_2_CARRY_2_KS_PBS;
+
+#[test]
+fn blobs_are_checked_before_use() {
+    let keys = ClientKeys::generate().unwrap();
+    let other = ClientKeys::generate().unwrap();
+    let id = *keys.key_id();
+    let ct = keys.encrypt(8, 200).unwrap();
+
+    // A good ciphertext decodes; its width and client key are checked.
+    assert!(wire::decode_radix(&ct, &id, "key", 8).is_ok());
+    assert_eq!(
+        wire::decode_radix(&ct, &id, "key", 16).err(),
+        Some(FheError::WrongWidth { what: "key", expected: 16, got: 8 })
+    );
+    assert_eq!(wire::decode_radix(&other.encrypt(8, 1).unwrap(), &id, "key", 8).err(), Some(FheError::OtherClientKey));
+
+    // Truncated at every length of the header and at points in the payload.
+    for len in (0..wire::HEADER_LEN + 64).chain([ct.len() / 2, ct.len() - 1]) {
+        assert!(
+            matches!(wire::decode_radix(&ct[..len], &id, "key", 8), Err(FheError::Malformed(_))),
+            "truncated to {len} bytes"
+        );
+    }
+    let mut trailing = ct.clone();
+    trailing.push(0);
+    assert!(matches!(wire::decode_radix(&trailing, &id, "key", 8), Err(FheError::Malformed(_))), "trailing byte");
+    let mut version = ct.clone();
+    version[3] = 2;
+    assert!(matches!(wire::decode_radix(&version, &id, "key", 8), Err(FheError::Malformed(_))), "format version");
+    assert!(matches!(wire::decode_radix(b"hello world, not a ciphertext", &id, "key", 8), Err(FheError::Malformed(_))));
+
+    // A width the header claims but the payload does not have.
+    let mut lying = ct.clone();
+    lying[21] = 10;
+    assert!(matches!(wire::decode_radix(&lying, &id, "key", 10), Err(FheError::Malformed(_))), "5 blocks claimed, 4 sent");
+
+    // Kinds are not interchangeable.
+    let answer = wire::encode_set_answer(&id, &keys.tfhe_key().encrypt_bool(true));
+    assert_eq!(
+        wire::decode_radix(&answer, &id, "key", 8).err(),
+        Some(FheError::WrongKind { expected: Kind::Ciphertext.name(), got: Kind::SetAnswer.name() })
+    );
+    assert!(keys.decrypt_set(&answer).unwrap());
+    assert_eq!(other.decrypt_set(&answer).err(), Some(FheError::OtherClientKey));
+
+    // A ciphertext under another parameter set, correctly framed, is refused.
+    let foreign = ClientKey::new(PARAM_MESSAGE_2_CARRY_2_KS_PBS);
+    let framed = wire::encode_radix(&id, 8, &foreign.encrypt_radix(5u64, 4));
+    assert!(matches!(wire::decode_radix(&framed, &id, "key", 8), Err(FheError::Malformed(_))), "foreign parameters");
+
+    // Values must fit their width; widths must be supported.
+    assert!(matches!(keys.encrypt(8, 256), Err(FheError::Unsupported(_))));
+    assert!(matches!(keys.encrypt(7, 1), Err(FheError::Unsupported(_))));
+    assert!(keys.encrypt(64, u64::MAX).is_ok());
+
+    // The client key file round-trips; garbage does not load.
+    let reloaded = ClientKeys::from_bytes(&keys.to_bytes()).unwrap();
+    assert_eq!(reloaded.key_id(), keys.key_id());
+    assert!(ClientKeys::from_bytes(b"PXFCKEY1 but nothing after it").is_err());
+}
+
+#[test]
+fn server_keys_are_checked() {
+    let keys = ClientKeys::generate().unwrap();
+    let blob = keys.server_key_blob();
+    let (id, _) = wire::decode_server_key(&blob).unwrap();
+    assert_eq!(&id, keys.key_id());
+    for len in [0, 10, wire::HEADER_LEN, blob.len() / 2, blob.len() - 1] {
+        assert!(matches!(wire::decode_server_key(&blob[..len]), Err(FheError::Malformed(_))), "truncated to {len}");
+    }
+    assert!(matches!(wire::decode_server_key(&keys.encrypt(8, 1).unwrap()), Err(FheError::WrongKind { .. })));
+    // A server key of the default parameter set, framed as ours.
+    let foreign = ClientKey::new(PARAM_MESSAGE_2_CARRY_2_KS_PBS);
+    let framed = wire::encode_server_key(&id, &tfhe::integer::CompressedServerKey::new_radix_compressed_server_key(&foreign));
+    assert!(matches!(wire::decode_server_key(&framed), Err(FheError::Malformed(_))), "foreign parameters");
+}
