@@ -48,20 +48,20 @@ step "fuzzing: 5 properties x 1,000,000 cases (cargo test --release -p pseudo_co
     env PSEUDO_FUZZ_CASES=1000000 cargo test --release -p pseudo_core --test fuzz
 count_cargo "$LOGS/fuzz.log"
 
-# The private key/value store on TFHE (issue 5, pure crate so far): every
-# GET/SET case at 4 slots of 8 bits, decrypted and checked.
-step "FHE private key/value store (cargo test --profile fhe -p pseudo_fhe)" "$LOGS/fhe.log" \
-    cargo test --profile fhe -p pseudo_fhe
+# The private key/value store on TFHE, pure crate: every GET/SET case at 4
+# slots of 8 bits, decrypted and checked; the wire format's refusals.
+step "FHE private key/value store (cargo test --release -p pseudo_fhe)" "$LOGS/fhe.log" \
+    cargo test --release -p pseudo_fhe
 count_cargo "$LOGS/fhe.log"
 
 PGTEST_DATA=/tmp/pxpgt
 rm -rf "$PGTEST_DATA"; mkdir -p "$PGTEST_DATA"; chown postgres:postgres "$PGTEST_DATA"
 step "#[pg_test]s (cargo pgrx test pg15)" "$LOGS/pg_test.log" \
-    cargo pgrx test pg15 --runas postgres --pgdata "$PGTEST_DATA"
+    cargo pgrx test pg15 --release --runas postgres --pgdata "$PGTEST_DATA"
 count_cargo "$LOGS/pg_test.log"
 
 step "build and install the extension (cargo pgrx install)" "$LOGS/install.log" \
-    cargo pgrx install --pg-config /usr/lib/postgresql/15/bin/pg_config
+    cargo pgrx install --release --pg-config /usr/lib/postgresql/15/bin/pg_config
 step "start throwaway cluster" "$LOGS/cluster.log" bash scripts/cluster.sh start "$CLUSTER" "$PORT"
 
 REGRESS_OUT=$WORK/regress
@@ -77,13 +77,14 @@ f=$(grep -cE '\.\.\. FAILED|^not ok ' "$LOGS/regress.log" || true)
 passed=$((passed + p)); failed=$((failed + f))
 [ -f "$REGRESS_OUT/regression.diffs" ] && head -100 "$REGRESS_OUT/regression.diffs"
 
-for script in dump_restore root_key root_rotation upgrade privileges load; do
+for script in dump_restore root_key root_rotation upgrade privileges fhe_cli load; do
     case $script in
         dump_restore) what="pg_dump, restore into a fresh cluster, missing and wrong root key" ;;
         root_key) what="root key failures" ;;
         root_rotation) what="root key rotation, retirement, destruction; shred horizon; root_key_command" ;;
         upgrade) what="ALTER EXTENSION UPDATE 0.1.0 -> 0.2.0 equals a fresh install" ;;
         privileges) what="privilege matrix: every object x 6 roles equals the README table" ;;
+        fhe_cli) what="pseudo-fhe client: keygen, create-store, private SET and GET end to end" ;;
         load) what="8 clients x ${LOAD_SECONDS:-60} s of mixed load, invariants; kill -9 under load, crash recovery, invariants" ;;
     esac
     step "$what (tests/$script.sh)" "$LOGS/$script.log" bash "tests/$script.sh" "$CLUSTER" "$PORT" "$WORK"
@@ -97,7 +98,7 @@ done
 step "multi-session client tests (cargo test -p pseudo_ext_client_tests)" "$LOGS/client.log" \
     env PSEUDO_EXT_TEST_HOST="$CLUSTER" PSEUDO_EXT_TEST_PORT="$PORT" \
         PSEUDO_EXT_TEST_DATA="$CLUSTER/data" PSEUDO_EXT_TEST_LOG="$CLUSTER/server.log" \
-    cargo test -p pseudo_ext_client_tests -- --test-threads=1 --nocapture
+    cargo test --release -p pseudo_ext_client_tests -- --test-threads=1 --nocapture
 count_cargo "$LOGS/client.log"
 
 # The postmaster must not have restarted after a crashed backend during the run.

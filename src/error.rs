@@ -5,6 +5,7 @@
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 use pseudo_core::{CoreError, KeyId};
+use pseudo_fhe::FheError;
 
 pub enum PseudoError {
     /// Text input that is not a `pseudo_text` (22P02).
@@ -48,6 +49,22 @@ pub enum PseudoError {
     KeyStore(String),
     /// The OS random number generator failed (58000).
     Randomness,
+    /// Bytes handed to an FHE store that it refuses (22P03, 22026, 22023).
+    Fhe(FheError),
+    /// No FHE store of this name (42704).
+    UnknownStore(String),
+    /// An FHE store of this name exists already (42710).
+    StoreExists(String),
+    /// The caller lacks the privileges of the role that created the store (42501).
+    NotStoreOwner(String),
+    /// The FHE worker pool could not be built (58000).
+    FheThreads(String),
+}
+
+impl From<FheError> for PseudoError {
+    fn from(e: FheError) -> Self {
+        PseudoError::Fhe(e)
+    }
 }
 
 impl From<CoreError> for PseudoError {
@@ -132,6 +149,29 @@ impl PseudoError {
             ),
             PseudoError::KeyStore(why) => (ERRCODE_INTERNAL_ERROR, format!("key store query failed: {why}"), None),
             PseudoError::Randomness => (ERRCODE_SYSTEM_ERROR, CoreError::Randomness.to_string(), None),
+            PseudoError::Fhe(e) => {
+                let code = match e {
+                    FheError::Malformed(_) => ERRCODE_INVALID_BINARY_REPRESENTATION,
+                    FheError::WrongWidth { .. } => ERRCODE_STRING_DATA_LENGTH_MISMATCH,
+                    FheError::WrongKind { .. } | FheError::OtherClientKey | FheError::Unsupported(_) => {
+                        ERRCODE_INVALID_PARAMETER_VALUE
+                    }
+                };
+                let hint = match e {
+                    FheError::OtherClientKey => Some("Encrypt with the client key whose server key created this store.".into()),
+                    FheError::WrongWidth { .. } => Some("pseudo_fhe_stores shows each store's key_bits and value_bits.".into()),
+                    _ => None,
+                };
+                (code, e.to_string(), hint)
+            }
+            PseudoError::UnknownStore(name) => (ERRCODE_UNDEFINED_OBJECT, format!("FHE store \"{name}\" does not exist"), None),
+            PseudoError::StoreExists(name) => (ERRCODE_DUPLICATE_OBJECT, format!("FHE store \"{name}\" already exists"), None),
+            PseudoError::NotStoreOwner(name) => (
+                ERRCODE_INSUFFICIENT_PRIVILEGE,
+                format!("permission denied for FHE store \"{name}\""),
+                Some("Only members of the role that created a store may use or drop it.".into()),
+            ),
+            PseudoError::FheThreads(why) => (ERRCODE_SYSTEM_ERROR, format!("FHE worker threads unavailable: {why}"), None),
         }
     }
 

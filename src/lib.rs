@@ -11,6 +11,8 @@
 //! * [`key_store`]: the `pseudo_keys` tables, reached only as the extension owner.
 //! * [`root_key_source`]: the root key file or command; creating and editing the file.
 //! * [`root_rotation`]: root key epochs: rotation, retirement, rewrapping.
+//! * [`fhe_functions`], [`fhe_store`], [`fhe_pool`]: the private key/value
+//!   store on TFHE ciphertexts (SQL wrappers, tables, worker threads).
 //! * [`config_check`]: the root key findings of `pseudo_check_config()`.
 //! * [`log_filter`]: keeps failing statements that call pseudo_ext out of the server log.
 //! * [`owner_context`]: switching to the extension owner for key access.
@@ -20,6 +22,9 @@ use pgrx::prelude::*;
 
 mod config_check;
 mod error;
+mod fhe_functions;
+mod fhe_pool;
+mod fhe_store;
 mod functions;
 mod key_cache;
 mod key_store;
@@ -41,10 +46,16 @@ pgrx::extension_sql_file!(
     name = "pseudo_ext_0_2_0",
     requires = ["pseudo_ext_0_1_0"]
 );
+pgrx::extension_sql_file!(
+    "../sql/pseudo_ext--0.2.0--0.3.0.sql",
+    name = "pseudo_ext_0_3_0",
+    requires = ["pseudo_ext_0_2_0"]
+);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     root_key_source::define_gucs();
+    fhe_pool::define_gucs();
     key_cache::register_callbacks();
     log_filter::install();
 }

@@ -11,8 +11,8 @@ dir=$1; port=$2; work=$3
 . "$(dirname "$0")/lib.sh"
 seconds=${LOAD_SECONDS:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
-cargo build -q -p pseudo_ext_client_tests --bin load
-load=$root/target/debug/load
+cargo build -q --release -p pseudo_ext_client_tests --bin load
+load=$root/target/release/load
 cluster() { bash "$root/scripts/cluster.sh" "$@"; }
 
 psql_at "$dir" "$port" postgres -c "DROP DATABASE IF EXISTS load_test" -c "CREATE DATABASE load_test"

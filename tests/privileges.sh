@@ -2,7 +2,8 @@
 # The privilege matrix: every function and every table, view and sequence of
 # the extension (tests/privileges/cells.txt, checked to be complete against
 # pg_depend), called or read as superuser, extension owner, pseudo_admin,
-# pseudo_writer, pseudo_reader and a plain login role. Each call runs in a
+# pseudo_writer, pseudo_reader, pseudo_fhe_user (owning the FHE store the
+# cells use) and a plain login role. Each call runs in a
 # transaction that is rolled back. The resulting table must equal the one in
 # README.md between the privilege-matrix markers.
 #   tests/privileges.sh CLUSTER_DIR PORT WORK_DIR
@@ -17,7 +18,7 @@ as() { local role=$1; shift; psql -h "$dir" -p "$port" -U "$role" -X -q -At -v O
 
 psql_at "$dir" "$port" postgres -v ON_ERROR_STOP=1 \
     -c "DROP DATABASE IF EXISTS $db" \
-    -c "DROP ROLE IF EXISTS pm_owner, pm_admin, pm_writer, pm_reader, pm_plain" \
+    -c "DROP ROLE IF EXISTS pm_owner, pm_admin, pm_writer, pm_reader, pm_fhe, pm_plain" \
     -c "CREATE ROLE pm_owner SUPERUSER LOGIN" \
     -c "CREATE DATABASE $db OWNER pm_owner" \
     -c "ALTER DATABASE $db SET pseudo_ext.root_key_file = '$keys/root.key'"
@@ -30,7 +31,20 @@ psql_at "$dir" "$port" postgres -v ON_ERROR_STOP=1 \
     -c "CREATE ROLE pm_admin LOGIN IN ROLE pseudo_admin" \
     -c "CREATE ROLE pm_writer LOGIN IN ROLE pseudo_writer" \
     -c "CREATE ROLE pm_reader LOGIN IN ROLE pseudo_reader" \
+    -c "CREATE ROLE pm_fhe LOGIN IN ROLE pseudo_fhe_user" \
     -c "CREATE ROLE pm_plain LOGIN"
+
+# An FHE store owned by pm_fhe (1 slot of 2-bit keys and values: cheap), and
+# a key and a value for it, made by the client.
+cargo build -q --release -p pseudo_fhe_cli
+cli=$here/../target/release/pseudo-fhe
+rm -f "$work/pm_fhe.key"
+"$cli" --key "$work/pm_fhe.key" keygen >/dev/null
+"$cli" --key "$work/pm_fhe.key" --db "host=$dir port=$port user=pm_fhe dbname=$db" create-store pm_store 1 2 2 >/dev/null
+k=$("$cli" --key "$work/pm_fhe.key" encrypt 2 1)
+v=$("$cli" --key "$work/pm_fhe.key" encrypt 2 3)
+as postgres -c "CREATE TABLE pm_fhe_input AS SELECT server_key AS sk, '$k'::bytea AS k, '$v'::bytea AS v FROM pseudo_fhe.store WHERE name = 'pm_store'" \
+    -c "GRANT SELECT ON pm_fhe_input TO PUBLIC"
 
 # Completeness: the cell list names every member object.
 grep -v '^#' "$here/privileges/cells.txt" | grep -E '^(function|table|view|sequence) ' \
@@ -39,14 +53,15 @@ as postgres >"$work/priv_members" <<'SQL'
 SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
  WHERE d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pseudo_ext')
 UNION ALL
-SELECT c.oid::regclass::text FROM pg_class c WHERE c.relnamespace = 'pseudo_keys'::regnamespace AND c.relkind IN ('r', 'v', 'S')
+SELECT c.oid::regclass::text FROM pg_class c
+ WHERE c.relnamespace IN ('pseudo_keys'::regnamespace, 'pseudo_fhe'::regnamespace) AND c.relkind IN ('r', 'v', 'S')
 ORDER BY 1
 SQL
 sort -o "$work/priv_members" "$work/priv_members"
 check "" "$(comm -3 "$work/priv_listed" "$work/priv_members" | tr '\n' ' ' | sed 's/ *$//')" \
       "cells.txt lists every function, table, view and sequence of the extension ($(wc -l <"$work/priv_members") objects)"
 
-roles=(postgres pm_owner pm_admin pm_writer pm_reader pm_plain)
+roles=(postgres pm_owner pm_admin pm_writer pm_reader pm_fhe pm_plain)
 mapfile -t rows < <(grep -v '^#' "$here/privileges/cells.txt" | grep ' | ')
 declare -A cell
 for role in "${roles[@]}"; do
@@ -72,8 +87,8 @@ for role in "${roles[@]}"; do
     done < <(psql -h "$dir" -p "$port" -U postgres -X -At -d "$db" -f "$script" 2>&1)
 done
 
-{ echo "| object | superuser | owner | pseudo_admin | pseudo_writer | pseudo_reader | plain login |"
-  echo "|---|---|---|---|---|---|---|"
+{ echo "| object | superuser | owner | pseudo_admin | pseudo_writer | pseudo_reader | pseudo_fhe_user | plain login |"
+  echo "|---|---|---|---|---|---|---|---|"
   for i in "${!rows[@]}"; do
       line="| \`${rows[$i]%% | *}\` |"
       for role in "${roles[@]}"; do line+=" ${cell[$role,$i]} |"; done
@@ -85,4 +100,4 @@ if ! diff -u "$work/privilege_matrix.readme" "$work/privilege_matrix.md"; then
     echo "FAIL: the privilege matrix differs from README.md (generated table: $work/privilege_matrix.md)"; exit 1
 fi
 echo "ok: privilege matrix ($(( ${#rows[@]} * ${#roles[@]} )) cells) equals the table in README.md"
-psql_at "$dir" "$port" postgres -c "DROP DATABASE $db" -c "DROP ROLE pm_owner, pm_admin, pm_writer, pm_reader, pm_plain"
+psql_at "$dir" "$port" postgres -c "DROP DATABASE $db" -c "DROP ROLE pm_owner, pm_admin, pm_writer, pm_reader, pm_fhe, pm_plain"

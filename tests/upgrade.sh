@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# ALTER EXTENSION pseudo_ext UPDATE from a real 0.1.0 install holding data:
-# old values decrypt, shredded stay shredded, the 0.2.0 functions work, and
-# the upgraded extension's objects (and their columns, constraints, triggers,
-# privileges and comments) equal those of a fresh 0.2.0 install.
+# ALTER EXTENSION pseudo_ext UPDATE from a real 0.1.0 install holding data,
+# to 0.2.0 and then to the current version: old values decrypt, shredded stay
+# shredded, the new functions work, and the upgraded extension's objects (and
+# their columns, constraints, triggers, privileges and comments) equal those
+# of a fresh install.
 # The 0.1.0 install script is the frozen copy in sql/released/.
 #   tests/upgrade.sh CLUSTER_DIR PORT WORK_DIR
 set -euo pipefail
@@ -35,6 +36,12 @@ check 30 "$(q upgraded -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) = 'upg
 check "rotate,rewrap,root_rotate" "$(q upgraded -c "SELECT string_agg(action, ',' ORDER BY id) FROM pseudo_keys.audit_log")" "actions after the update are audited"
 check "1|2|true" "$(q upgraded -c "SELECT (SELECT count(*) FROM pseudo_keys.key_counts) || '|' || (SELECT count(*) FROM pseudo_keys.root_key_epochs) || '|' || (SELECT count(*) > 5 FROM pseudo_check_config())")" "admin views and config check after update"
 
+# on to the current version (0.3.0: the FHE key/value store)
+q upgraded -c "ALTER EXTENSION pseudo_ext UPDATE"
+check 0.3.0 "$(q upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'pseudo_ext'")" "updated to 0.3.0"
+check 30 "$(q upgraded -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) = 'upgrade value ' || id")" "values decrypt after the update to 0.3.0"
+check "0|t" "$(q upgraded -c "SELECT (SELECT count(*) FROM pseudo_fhe.stores) || '|' || has_function_privilege('pseudo_fhe_user', 'pseudo_fhe_get(text, bytea)', 'EXECUTE')")" "FHE store objects after the update"
+
 # Same objects as a fresh install. Describes every member object, then the
 # details a member list does not show.
 q fresh -c "CREATE EXTENSION pseudo_ext"
@@ -49,16 +56,16 @@ SELECT 'column: ' || c.relname || '.' || a.attname || ' ' || format_type(a.attty
        || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
   FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
   LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
- WHERE c.relnamespace = 'pseudo_keys'::regnamespace
+ WHERE c.relnamespace IN ('pseudo_keys'::regnamespace, 'pseudo_fhe'::regnamespace)
 UNION ALL
 SELECT 'constraint: ' || conrelid::regclass || ' ' || pg_get_constraintdef(oid)
-  FROM pg_constraint WHERE connamespace = 'pseudo_keys'::regnamespace
+  FROM pg_constraint WHERE connamespace IN ('pseudo_keys'::regnamespace, 'pseudo_fhe'::regnamespace)
 UNION ALL
 SELECT 'trigger: ' || tgrelid::regclass || ' ' || pg_get_triggerdef(oid) FROM pg_trigger
- WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'pseudo_keys'::regnamespace) AND NOT tgisinternal
+ WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace IN ('pseudo_keys'::regnamespace, 'pseudo_fhe'::regnamespace)) AND NOT tgisinternal
 UNION ALL
 SELECT 'acl: ' || c.oid::regclass || ' ' || coalesce(c.relacl::text, 'default')
-  FROM pg_class c WHERE c.relnamespace = 'pseudo_keys'::regnamespace
+  FROM pg_class c WHERE c.relnamespace IN ('pseudo_keys'::regnamespace, 'pseudo_fhe'::regnamespace)
 UNION ALL
 SELECT 'function: ' || p.oid::regprocedure || ' ' || coalesce(p.proacl::text, 'default') || ' ' || p.provolatile::text
        || CASE WHEN p.proisstrict THEN ' strict' ELSE '' END || CASE WHEN p.prosecdef THEN ' definer' ELSE '' END
@@ -72,13 +79,14 @@ SELECT 'comment: ' || pg_describe_object(d.classoid, d.objoid, d.objsubid) || ' 
 UNION ALL
 SELECT 'config table: ' || unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'pseudo_ext'
 UNION ALL
-SELECT 'schema acl: ' || coalesce(nspacl::text, 'default') FROM pg_namespace WHERE nspname = 'pseudo_keys'
+SELECT 'schema acl: ' || nspname || ' ' || coalesce(nspacl::text, 'default') FROM pg_namespace WHERE nspname IN ('pseudo_keys', 'pseudo_fhe')
 ORDER BY 1
 SQL
 }
 describe upgraded >"$work/upgraded.objects"
 describe fresh >"$work/fresh.objects"
 check 1 "$(grep -c '^member: function pseudo_rotate_root_key()' "$work/fresh.objects")" "object list includes the 0.2.0 functions"
+check 1 "$(grep -c '^member: function pseudo_fhe_set(text,bytea,bytea)' "$work/fresh.objects")" "object list includes the 0.3.0 functions"
 check 0 "$(diff "$work/upgraded.objects" "$work/fresh.objects" | grep -c '^[<>]' || true)" \
       "upgraded = fresh install ($(wc -l <"$work/fresh.objects") objects and details compared)"
 diff "$work/upgraded.objects" "$work/fresh.objects" || true

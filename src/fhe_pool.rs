@@ -1,0 +1,84 @@
+//! The worker threads of the FHE store, inside a backend.
+//!
+//! PostgreSQL backends are single-threaded: signal handlers, `elog`, memory
+//! contexts and SPI assume the main thread. TFHE-rs computes on rayon's
+//! global pool, so that pool is built here, on first use, with care:
+//!
+//! * only in a backend (`IsUnderPostmaster`), never in the postmaster, which
+//!   forks every backend (threads do not survive `fork`);
+//! * with every signal blocked while the workers are spawned, so they inherit
+//!   a full mask and each also blocks all signals again when it starts: the
+//!   postmaster's and the backend's signals (SIGINT for cancel, SIGTERM,
+//!   SIGALRM for `statement_timeout`, ...) are always delivered to the main
+//!   thread;
+//! * workers run only TFHE-rs code on Rust-allocated memory: no PostgreSQL
+//!   function is called off the main thread. The main thread splits the work
+//!   into batches and runs `CHECK_FOR_INTERRUPTS` between them
+//!   ([`pseudo_fhe::Pace`]), so cancel and `statement_timeout` stop a GET or
+//!   SET within one batch.
+//!
+//! `pseudo_ext.fhe_threads` (superuser, default 0 = one per CPU) sizes the
+//! pool; it is read once per backend, when the pool is built.
+
+use crate::error::PseudoError;
+use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
+use std::sync::OnceLock;
+
+pub static FHE_THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
+
+pub fn define_gucs() {
+    GucRegistry::define_int_guc(
+        c"pseudo_ext.fhe_threads",
+        c"Worker threads per backend for the FHE key/value store (0: one per CPU).",
+        c"Read once per backend, when its first FHE call builds the pool.",
+        &FHE_THREADS,
+        0,
+        256,
+        GucContext::Suset,
+        GucFlags::empty(),
+    );
+}
+
+static POOL: OnceLock<Result<usize, String>> = OnceLock::new();
+
+fn block_all_signals(old: Option<&mut libc::sigset_t>) {
+    // SAFETY: sigfillset and pthread_sigmask on local sets.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        let old = old.map_or(std::ptr::null_mut(), |o| o as *mut _);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, old);
+    }
+}
+
+fn build() -> Result<usize, String> {
+    let threads = match FHE_THREADS.get() {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
+    };
+    // SAFETY: reading a process-wide flag set once at backend start.
+    if !unsafe { pg_sys::IsUnderPostmaster } {
+        return Err("the FHE store runs only in a backend".into());
+    }
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    block_all_signals(Some(&mut old));
+    let built = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("pseudo_fhe worker {i}"))
+        .start_handler(|_| block_all_signals(None))
+        .build_global();
+    // SAFETY: restores this (main) thread's mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    built.map(|()| threads).map_err(|e| e.to_string())
+}
+
+/// Builds the pool on first use; the number of worker threads.
+pub fn ensure() -> Result<usize, PseudoError> {
+    POOL.get_or_init(build).clone().map_err(PseudoError::FheThreads)
+}
+
+/// Between batches, on the main thread: raises the pending cancel or
+/// `statement_timeout` error, if any.
+pub fn check_for_interrupts() {
+    pgrx::check_for_interrupts!();
+}

@@ -1,0 +1,272 @@
+//! The FHE key/value stores in the `pseudo_fhe` tables: what a GET or SET
+//! reads and writes around the computation of `pseudo_fhe::Store`.
+//!
+//! Reads and writes run as the extension owner (the tables are not granted
+//! to anyone); the caller must have the privileges of the role that created
+//! the store. The computation runs with no SPI connection open, on the
+//! worker pool of [`crate::fhe_pool`], pausing between batches to check for
+//! cancel and `statement_timeout`.
+//!
+//! A SET locks its store's row (`FOR NO KEY UPDATE`) before it reads the
+//! slots and updates that row when it writes them: concurrent SETs on one
+//! store run one after the other, each on its predecessor's slots (READ
+//! COMMITTED), or fail with 40001 (REPEATABLE READ and SERIALIZABLE); no
+//! update is lost. GETs do not wait: they read one consistent snapshot.
+
+use crate::error::PseudoError;
+use crate::fhe_pool;
+use crate::owner_context::as_extension_owner;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pseudo_fhe::wire::{self, KeyId};
+use pseudo_fhe::{params, FheError, Pace, Store};
+use std::cell::RefCell;
+use std::rc::Rc;
+use pseudo_fhe::tfhe::integer::ServerKey;
+
+/// Most slots a store may have (64 slots of 16-bit keys and values take
+/// about 17 MB; see the README for sizes).
+pub const MAX_CAPACITY: i32 = 1024;
+
+/// A store's row, without its server key.
+struct StoreRow {
+    id: i32,
+    key_id: KeyId,
+    capacity: usize,
+    key_bits: usize,
+    value_bits: usize,
+}
+
+thread_local! {
+    /// The last server key this backend decompressed, by store id: about
+    /// 170 MiB, so one is kept.
+    static SERVER_KEY: RefCell<Option<(i32, Rc<ServerKey>)>> = const { RefCell::new(None) };
+}
+
+/// The caller's role (before any switch to the extension owner).
+struct Caller(pg_sys::Oid);
+
+impl Caller {
+    fn current() -> Caller {
+        // SAFETY: reads the backend's current user id.
+        Caller(unsafe { pg_sys::GetUserId() })
+    }
+
+    fn name(&self) -> String {
+        // SAFETY: the name of an existing role, copied out of the palloc'd string.
+        unsafe { std::ffi::CStr::from_ptr(pg_sys::GetUserNameFromId(self.0, false)).to_string_lossy().into_owned() }
+    }
+
+    fn may_use(&self, owner: &str) -> bool {
+        let Ok(owner) = std::ffi::CString::new(owner) else { return false };
+        // SAFETY: catalog lookups; a dropped owner role is InvalidOid, which
+        // only superusers "have" (has_privs_of_role is true for them).
+        unsafe {
+            let oid = pg_sys::get_role_oid(owner.as_ptr(), true);
+            pg_sys::superuser_arg(self.0) || (oid != pg_sys::InvalidOid && pg_sys::has_privs_of_role(self.0, oid))
+        }
+    }
+}
+
+fn find(client: &mut SpiClient<'_>, caller: &Caller, name: &str, lock: bool) -> Result<StoreRow, PseudoError> {
+    const FIND: &str = "SELECT id, owner::text, client_key_id, capacity, key_bits, value_bits \
+                        FROM pseudo_fhe.store WHERE name = $1";
+    const FIND_FOR_SET: &str = "SELECT id, owner::text, client_key_id, capacity, key_bits, value_bits \
+                                FROM pseudo_fhe.store WHERE name = $1 FOR NO KEY UPDATE";
+    // `update` (not `select`): the lock needs a read-write query, and later
+    // queries then take fresh snapshots, so a SET that waited reads the
+    // slots its predecessor committed.
+    let table = if lock {
+        client.update(FIND_FOR_SET, None, &[name.into()])?
+    } else {
+        client.select(FIND, None, &[name.into()])?
+    };
+    if table.is_empty() {
+        return Err(PseudoError::UnknownStore(name.to_string()));
+    }
+    let row = table.first();
+    let owner = row.get::<String>(2)?.unwrap_or_default();
+    if !caller.may_use(&owner) {
+        return Err(PseudoError::NotStoreOwner(name.to_string()));
+    }
+    let key_id = row.get::<Vec<u8>>(3)?.unwrap_or_default();
+    let int = |n: usize| -> Result<usize, PseudoError> { Ok(row.get::<i32>(n)?.unwrap_or(0).max(0) as usize) };
+    Ok(StoreRow {
+        id: row.get::<i32>(1)?.unwrap_or(0),
+        key_id: key_id.as_slice().try_into().map_err(|_| PseudoError::KeyStore("bad client_key_id".into()))?,
+        capacity: int(4)?,
+        key_bits: int(5)?,
+        value_bits: int(6)?,
+    })
+}
+
+/// The store's server key, decompressed (once per backend and store).
+fn server_key(client: &SpiClient<'_>, row: &StoreRow) -> Result<Rc<ServerKey>, PseudoError> {
+    if let Some(key) = SERVER_KEY.with_borrow(|c| c.as_ref().filter(|(id, _)| *id == row.id).map(|(_, k)| k.clone())) {
+        return Ok(key);
+    }
+    let blob = client
+        .select("SELECT server_key FROM pseudo_fhe.store WHERE id = $1", None, &[row.id.into()])?
+        .first()
+        .get::<Vec<u8>>(1)?
+        .unwrap_or_default();
+    let (_, compressed) = wire::decode_server_key(&blob)?;
+    let key = Rc::new(compressed.decompress());
+    SERVER_KEY.with_borrow_mut(|c| *c = Some((row.id, key.clone())));
+    Ok(key)
+}
+
+fn load_slots(client: &SpiClient<'_>, row: &StoreRow) -> Result<Store, PseudoError> {
+    let mut store = Store { keys: Vec::new(), values: Vec::new(), occupied: Vec::new() };
+    let table = client.select(
+        "SELECT slot, key, value, occupied FROM pseudo_fhe.slot WHERE store_id = $1 ORDER BY slot",
+        None,
+        &[row.id.into()],
+    )?;
+    for (expected, slot) in table.enumerate() {
+        if slot.get::<i32>(1)? != Some(expected as i32) {
+            return Err(PseudoError::KeyStore("store slots are not numbered 0..capacity".into()));
+        }
+        let bytes = |n: usize| -> Result<Vec<u8>, PseudoError> { Ok(slot.get::<Vec<u8>>(n)?.unwrap_or_default()) };
+        store.keys.push(wire::read_slot_radix(&bytes(2)?, row.key_bits)?);
+        store.values.push(wire::read_slot_radix(&bytes(3)?, row.value_bits)?);
+        store.occupied.push(wire::read_slot_flag(&bytes(4)?)?);
+    }
+    if store.capacity() != row.capacity {
+        return Err(PseudoError::KeyStore("store has the wrong number of slots".into()));
+    }
+    Ok(store)
+}
+
+fn pace() -> Pace<'static> {
+    Pace::new(pseudo_fhe::store::BATCH, fhe_pool::check_for_interrupts)
+}
+
+fn check_shape(capacity: i32, key_bits: i32, value_bits: i32) -> Result<(), PseudoError> {
+    if !(1..=MAX_CAPACITY).contains(&capacity) {
+        return Err(FheError::Unsupported(format!("capacity must be between 1 and {MAX_CAPACITY}")).into());
+    }
+    for (what, bits) in [("key_bits", key_bits), ("value_bits", value_bits)] {
+        if !params::bits_supported(bits.max(0) as usize) {
+            return Err(FheError::Unsupported(format!(
+                "{what} must be even and between {} and {}",
+                params::MIN_BITS,
+                params::MAX_BITS
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// `pseudo_fhe_create_store`: a store of `capacity` empty slots.
+pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value_bits: i32) -> Result<(), PseudoError> {
+    check_shape(capacity, key_bits, value_bits)?;
+    let (key_id, compressed) = wire::decode_server_key(server_key)?;
+    fhe_pool::ensure()?;
+    let caller = Caller::current();
+    let sks = compressed.decompress();
+    let empty = Store::empty(&sks, capacity as usize, key_bits as usize, value_bits as usize);
+    let (key, value, flag) =
+        (wire::slot_radix(&empty.keys[0]), wire::slot_radix(&empty.values[0]), wire::slot_flag(&empty.occupied[0]));
+    as_extension_owner(|| {
+        Spi::connect_mut(|client| {
+            let id = client.update(
+                "INSERT INTO pseudo_fhe.store (name, owner, client_key_id, server_key, capacity, key_bits, value_bits) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING id",
+                None,
+                &[
+                    name.into(),
+                    caller.name().into(),
+                    key_id.as_slice().into(),
+                    server_key.into(),
+                    capacity.into(),
+                    key_bits.into(),
+                    value_bits.into(),
+                ],
+            )?;
+            if id.is_empty() {
+                return Err(PseudoError::StoreExists(name.to_string()));
+            }
+            let id = id.first().get::<i32>(1)?.unwrap_or(0);
+            client.update(
+                "INSERT INTO pseudo_fhe.slot (store_id, slot, key, value, occupied) \
+                 SELECT $1, s, $2, $3, $4 FROM pg_catalog.generate_series(0, $5 - 1) AS s",
+                None,
+                &[id.into(), key.as_slice().into(), value.as_slice().into(), flag.as_slice().into(), capacity.into()],
+            )?;
+            Ok(())
+        })
+    })
+}
+
+/// `pseudo_fhe_get`: the encrypted value and found flag for an encrypted key.
+pub fn get(name: &str, query: &[u8]) -> Result<Vec<u8>, PseudoError> {
+    fhe_pool::ensure()?;
+    let caller = Caller::current();
+    let (row, query, sks, store) = as_extension_owner(|| {
+        Spi::connect_mut(|client| {
+            let row = find(client, &caller, name, false)?;
+            let query = wire::decode_radix(query, &row.key_id, "key", row.key_bits)?;
+            let sks = server_key(client, &row)?;
+            let store = load_slots(client, &row)?;
+            Ok((row, query, sks, store))
+        })
+    })?;
+    let answer = store.get(&sks, &query, &mut pace());
+    Ok(wire::encode_get_answer(&row.key_id, row.value_bits, &answer.value, &answer.found))
+}
+
+/// `pseudo_fhe_set`: stores an encrypted pair; the encrypted "stored" flag.
+pub fn set(name: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>, PseudoError> {
+    fhe_pool::ensure()?;
+    let caller = Caller::current();
+    let (row, key, value, sks, mut store) = as_extension_owner(|| {
+        Spi::connect_mut(|client| {
+            let row = find(client, &caller, name, true)?;
+            let key = wire::decode_radix(key, &row.key_id, "key", row.key_bits)?;
+            let value = wire::decode_radix(value, &row.key_id, "value", row.value_bits)?;
+            let sks = server_key(client, &row)?;
+            let store = load_slots(client, &row)?;
+            Ok((row, key, value, sks, store))
+        })
+    })?;
+    let stored = store.set(&sks, &key, &value, &mut pace());
+    as_extension_owner(|| {
+        Spi::connect_mut(|client| {
+            // Every slot is rewritten, changed or not: which one changed is the secret.
+            for i in 0..store.capacity() {
+                client.update(
+                    "UPDATE pseudo_fhe.slot SET key = $3, value = $4, occupied = $5 WHERE store_id = $1 AND slot = $2",
+                    None,
+                    &[
+                        row.id.into(),
+                        (i as i32).into(),
+                        wire::slot_radix(&store.keys[i]).as_slice().into(),
+                        wire::slot_radix(&store.values[i]).as_slice().into(),
+                        wire::slot_flag(&store.occupied[i]).as_slice().into(),
+                    ],
+                )?;
+            }
+            client.update(
+                "UPDATE pseudo_fhe.store SET sets = sets + 1, last_set_at = pg_catalog.now() WHERE id = $1",
+                None,
+                &[row.id.into()],
+            )?;
+            Ok(())
+        })
+    })?;
+    Ok(wire::encode_set_answer(&row.key_id, &stored))
+}
+
+/// `pseudo_fhe_drop_store`: removes a store and its slots.
+pub fn drop(name: &str) -> Result<(), PseudoError> {
+    let caller = Caller::current();
+    as_extension_owner(|| {
+        Spi::connect_mut(|client| {
+            let row = find(client, &caller, name, true)?;
+            client.update("DELETE FROM pseudo_fhe.store WHERE id = $1", None, &[row.id.into()])?;
+            Ok(())
+        })
+    })
+}

@@ -1,0 +1,160 @@
+//! The FHE key/value store through a real client: private SET and GET end to
+//! end, every documented error with its SQLSTATE, ownership, concurrent SETs
+//! that must not lose an update, and cancel / statement_timeout stopping a
+//! GET between batches without harming the backend.
+//!
+//! One test function: the client and server keys take seconds to make, and
+//! the steps share them.
+
+use postgres::Client;
+use pseudo_ext_client_tests::connect;
+use pseudo_fhe::client::ClientKeys;
+use std::time::{Duration, Instant};
+
+fn sqlstate(r: Result<impl Sized, postgres::Error>) -> String {
+    match r {
+        Ok(_) => "no error".into(),
+        Err(e) => e.code().map_or_else(|| format!("no SQLSTATE: {e}"), |c| c.code().to_string()),
+    }
+}
+
+fn set(c: &mut Client, keys: &ClientKeys, store: &str, bits: usize, k: u64, v: u64) -> Result<bool, postgres::Error> {
+    let (k, v) = (keys.encrypt(bits, k).unwrap(), keys.encrypt(bits, v).unwrap());
+    let answer: Vec<u8> = c.query_one("SELECT pseudo_fhe_set($1, $2, $3)", &[&store, &k, &v])?.get(0);
+    Ok(keys.decrypt_set(&answer).unwrap())
+}
+
+fn get(c: &mut Client, keys: &ClientKeys, store: &str, bits: usize, k: u64) -> Result<Option<u64>, postgres::Error> {
+    let q = keys.encrypt(bits, k).unwrap();
+    let answer: Vec<u8> = c.query_one("SELECT pseudo_fhe_get($1, $2)", &[&store, &q])?.get(0);
+    Ok(keys.decrypt_get(&answer).unwrap())
+}
+
+fn as_role(role: &str) -> Client {
+    let mut c = connect();
+    c.batch_execute(&format!("SET ROLE {role}")).unwrap();
+    c
+}
+
+#[test]
+fn private_store_end_to_end() {
+    let mut admin = connect();
+    admin
+        .batch_execute(
+            "CREATE EXTENSION IF NOT EXISTS pseudo_ext;
+             DROP ROLE IF EXISTS fhe_alice; DROP ROLE IF EXISTS fhe_bob; DROP ROLE IF EXISTS fhe_nobody;
+             CREATE ROLE fhe_alice IN ROLE pseudo_fhe_user; CREATE ROLE fhe_bob IN ROLE pseudo_fhe_user;
+             CREATE ROLE fhe_nobody;",
+        )
+        .unwrap();
+    let keys = ClientKeys::generate().unwrap();
+    let other = ClientKeys::generate().unwrap();
+    let server_key = keys.server_key_blob();
+    let mut alice = as_role("fhe_alice");
+    let create = |c: &mut Client, name: &str, key: &[u8], cap: i32, kb: i32, vb: i32| {
+        c.execute("SELECT pseudo_fhe_create_store($1, $2, $3, $4, $5)", &[&name, &key, &cap, &kb, &vb])
+    };
+
+    // End to end: insert, hit, miss, overwrite, full.
+    create(&mut alice, "t4", &server_key, 4, 8, 8).unwrap();
+    assert_eq!(get(&mut alice, &keys, "t4", 8, 1).unwrap(), None, "empty store");
+    assert!(set(&mut alice, &keys, "t4", 8, 1, 10).unwrap());
+    assert!(set(&mut alice, &keys, "t4", 8, 2, 20).unwrap());
+    assert_eq!(get(&mut alice, &keys, "t4", 8, 1).unwrap(), Some(10));
+    assert_eq!(get(&mut alice, &keys, "t4", 8, 2).unwrap(), Some(20));
+    assert_eq!(get(&mut alice, &keys, "t4", 8, 3).unwrap(), None);
+    assert!(set(&mut alice, &keys, "t4", 8, 1, 11).unwrap(), "overwrite");
+    assert_eq!(get(&mut alice, &keys, "t4", 8, 1).unwrap(), Some(11));
+    let row = alice.query_one("SELECT sets, capacity, key_bits, owner::text FROM pseudo_fhe.stores WHERE name = 't4'", &[]).unwrap();
+    assert_eq!(row.get::<_, i64>(0), 3);
+    assert_eq!(row.get::<_, String>(3), "fhe_alice");
+
+    // Errors, each with its documented SQLSTATE, none of which changes the store.
+    let q8 = keys.encrypt(8, 1).unwrap();
+    let q16 = keys.encrypt(16, 1).unwrap();
+    let foreign = other.encrypt(8, 1).unwrap();
+    let getq = |c: &mut Client, store: &str, q: &[u8]| c.query_one("SELECT pseudo_fhe_get($1, $2)", &[&store, &q]);
+    assert_eq!(sqlstate(getq(&mut alice, "nope", &q8)), "42704", "unknown store");
+    assert_eq!(sqlstate(create(&mut alice, "t4", &server_key, 4, 8, 8)), "42710", "duplicate store");
+    assert_eq!(sqlstate(getq(&mut alice, "t4", &q16)), "22026", "wrong key width");
+    assert_eq!(sqlstate(getq(&mut alice, "t4", &foreign)), "22023", "another client key");
+    assert_eq!(sqlstate(getq(&mut alice, "t4", b"not a ciphertext")), "22P03", "garbage");
+    assert_eq!(sqlstate(getq(&mut alice, "t4", &q8[..q8.len() - 1])), "22P03", "truncated");
+    let value_as_key = alice.query_one("SELECT pseudo_fhe_set('t4', $1, $2)", &[&q8, &q16]);
+    assert_eq!(sqlstate(value_as_key), "22026", "wrong value width");
+    assert_eq!(sqlstate(create(&mut alice, "bad", b"garbage", 4, 8, 8)), "22P03", "garbage server key");
+    assert_eq!(sqlstate(create(&mut alice, "bad", &q8, 4, 8, 8)), "22023", "a ciphertext is not a server key");
+    assert_eq!(sqlstate(create(&mut alice, "bad", &server_key, 0, 8, 8)), "22023", "capacity 0");
+    assert_eq!(sqlstate(create(&mut alice, "bad", &server_key, 4, 7, 8)), "22023", "odd key width");
+    assert_eq!(sqlstate(create(&mut alice, "bad", &server_key, 4, 8, 66)), "22023", "value width over 64");
+    assert_eq!(get(&mut alice, &keys, "t4", 8, 1).unwrap(), Some(11), "errors changed nothing");
+
+    // Ownership: another pseudo_fhe_user may not use alice's store; a role
+    // without pseudo_fhe_user may not call the functions at all.
+    let mut bob = as_role("fhe_bob");
+    assert_eq!(sqlstate(getq(&mut bob, "t4", &q8)), "42501", "bob is not the owner");
+    assert_eq!(sqlstate(bob.execute("SELECT pseudo_fhe_drop_store('t4')", &[])), "42501");
+    assert_eq!(bob.query_one("SELECT count(*) FROM pseudo_fhe.stores", &[]).unwrap().get::<_, i64>(0), 0);
+    assert_eq!(sqlstate(bob.query("SELECT * FROM pseudo_fhe.slot", &[])), "42501", "slots are owner-only");
+    let mut nobody = as_role("fhe_nobody");
+    assert_eq!(sqlstate(getq(&mut nobody, "t4", &q8)), "42501", "not pseudo_fhe_user");
+
+    // Two SETs at once on one store: serialized, both land, keys stay unique.
+    create(&mut alice, "race", &server_key, 4, 8, 8).unwrap();
+    let threads: Vec<_> = [(5u64, 50u64), (6, 60)]
+        .into_iter()
+        .map(|(k, v)| {
+            let (kc, vc) = (keys.encrypt(8, k).unwrap(), keys.encrypt(8, v).unwrap());
+            std::thread::spawn(move || {
+                let mut c = as_role("fhe_alice");
+                c.query_one("SELECT pseudo_fhe_set('race', $1, $2)", &[&kc, &vc]).map(|r| r.get::<_, Vec<u8>>(0))
+            })
+        })
+        .collect();
+    for t in threads {
+        assert!(keys.decrypt_set(&t.join().unwrap().unwrap()).unwrap());
+    }
+    assert_eq!(get(&mut alice, &keys, "race", 8, 5).unwrap(), Some(50), "first concurrent SET kept");
+    assert_eq!(get(&mut alice, &keys, "race", 8, 6).unwrap(), Some(60), "second concurrent SET kept");
+    assert!(set(&mut alice, &keys, "race", 8, 5, 51).unwrap());
+    assert!(set(&mut alice, &keys, "race", 8, 7, 70).unwrap());
+    assert!(set(&mut alice, &keys, "race", 8, 8, 80).unwrap());
+    assert!(!set(&mut alice, &keys, "race", 8, 9, 90).unwrap(), "full: only the encrypted answer says so");
+    assert_eq!(get(&mut alice, &keys, "race", 8, 5).unwrap(), Some(51), "overwrite, not a second slot");
+    assert_eq!(get(&mut alice, &keys, "race", 8, 9).unwrap(), None);
+
+    // statement_timeout and cancel stop a long GET between batches; the
+    // backend and its worker threads keep working afterwards.
+    create(&mut alice, "big", &server_key, 32, 16, 16).unwrap();
+    let t = Instant::now();
+    let full = get(&mut alice, &keys, "big", 16, 1).unwrap();
+    let full_secs = t.elapsed().as_secs_f64();
+    assert_eq!(full, None);
+    alice.batch_execute("SET statement_timeout = '500ms'").unwrap();
+    let t = Instant::now();
+    assert_eq!(sqlstate(get(&mut alice, &keys, "big", 16, 1)), "57014", "statement_timeout");
+    let stopped = t.elapsed().as_secs_f64();
+    println!("GET over 32 slots of 16 bits: {full_secs:.1} s; with statement_timeout 500ms it stopped after {stopped:.1} s");
+    assert!(stopped < full_secs / 2.0, "the timeout must cut the GET short ({stopped:.1} s of {full_secs:.1} s)");
+    alice.batch_execute("RESET statement_timeout").unwrap();
+
+    let pid: i32 = alice.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        connect().query_one("SELECT pg_cancel_backend($1)", &[&pid]).unwrap().get::<_, bool>(0)
+    });
+    let t = Instant::now();
+    assert_eq!(sqlstate(get(&mut alice, &keys, "big", 16, 1)), "57014", "pg_cancel_backend");
+    let stopped = t.elapsed().as_secs_f64();
+    assert!(canceller.join().unwrap());
+    println!("cancelled after {stopped:.1} s");
+    assert!(stopped < full_secs / 2.0 + 0.7, "cancel must cut the GET short");
+    assert_eq!(get(&mut alice, &keys, "t4", 8, 2).unwrap(), Some(20), "same backend works after the interrupts");
+
+    // Dropping removes the store and its slots.
+    for store in ["t4", "race", "big"] {
+        alice.execute("SELECT pseudo_fhe_drop_store($1)", &[&store]).unwrap();
+    }
+    assert_eq!(admin.query_one("SELECT count(*) FROM pseudo_fhe.slot", &[]).unwrap().get::<_, i64>(0), 0);
+    assert_eq!(sqlstate(getq(&mut alice, "t4", &q8)), "42704");
+}
