@@ -22,7 +22,8 @@ echo "== demo (scripts/demo.sql)"
 bash scripts/cluster.sh psql "$DIR" "$PORT" -d pseudo_demo -f scripts/demo.sql
 
 echo "== private key/value store on FHE (pseudo-fhe client; TFHE-rs, several minutes to build the first time)"
-cargo build -q --release -p pseudo_fhe_cli
+# the same package selection as tests/lib.sh build_clients: TFHE-rs is built once
+cargo build -q --release -p pseudo_fhe -p pseudo_fhe_cli -p pseudo_ext_client_tests --bins
 KEY=$DIR/fhe_client.key
 rm -f "$KEY"
 fhe() { echo "\$ pseudo-fhe $*"; target/release/pseudo-fhe --key "$KEY" --db "host=$DIR port=$PORT user=postgres dbname=pseudo_demo" "$@"; }

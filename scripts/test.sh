@@ -12,6 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
+. tests/lib.sh   # CLIENT_PKGS: one package selection for every build that links TFHE-rs
 
 WORK=/tmp/pseudo_ext_test
 PORT=5499
@@ -51,7 +52,7 @@ count_cargo "$LOGS/fuzz.log"
 # The private key/value store on TFHE, pure crate: every GET/SET case at 4
 # slots of 8 bits, decrypted and checked; the wire format's refusals.
 step "FHE private key/value store (cargo test --release -p pseudo_fhe)" "$LOGS/fhe.log" \
-    cargo test --release -p pseudo_fhe
+    cargo test --release "${CLIENT_PKGS[@]}" --test store --test wire
 count_cargo "$LOGS/fhe.log"
 
 PGTEST_DATA=/tmp/pxpgt
@@ -98,7 +99,8 @@ done
 step "multi-session client tests (cargo test -p pseudo_ext_client_tests)" "$LOGS/client.log" \
     env PSEUDO_EXT_TEST_HOST="$CLUSTER" PSEUDO_EXT_TEST_PORT="$PORT" \
         PSEUDO_EXT_TEST_DATA="$CLUSTER/data" PSEUDO_EXT_TEST_LOG="$CLUSTER/server.log" \
-    cargo test --release -p pseudo_ext_client_tests -- --test-threads=1 --nocapture
+    cargo test --release "${CLIENT_PKGS[@]}" $(ls tests/client/tests/*.rs | xargs -n1 basename | sed 's/\.rs$//; s/^/--test /') \
+        -- --test-threads=1 --nocapture
 count_cargo "$LOGS/client.log"
 
 # The postmaster must not have restarted after a crashed backend during the run.

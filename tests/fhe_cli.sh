@@ -7,7 +7,7 @@
 set -euo pipefail
 dir=$1; port=$2; work=$3
 . "$(dirname "$0")/lib.sh"
-cargo build -q --release -p pseudo_fhe_cli
+build_clients
 cli=target/release/pseudo-fhe
 db=fhe_cli_test
 key=$work/fhe_client.key

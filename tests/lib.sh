@@ -26,3 +26,8 @@ new_key_file() {
     chown postgres:postgres "$1"; chmod 600 "$1"
 }
 key_lines() { grep -cE '^[0-9a-fA-F]{64}$' "$1"; }
+# The Rust clients (pseudo-fhe, the load generator) and their tests are always
+# built with this one package selection: cargo unifies dependency features per
+# selection, and every other selection would compile TFHE-rs again (~7 min).
+CLIENT_PKGS=(-p pseudo_fhe -p pseudo_fhe_cli -p pseudo_ext_client_tests)
+build_clients() { cargo build -q --release "${CLIENT_PKGS[@]}" --bins; }

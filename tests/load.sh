@@ -11,7 +11,7 @@ dir=$1; port=$2; work=$3
 . "$(dirname "$0")/lib.sh"
 seconds=${LOAD_SECONDS:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
-cargo build -q --release -p pseudo_ext_client_tests --bin load
+build_clients
 load=$root/target/release/load
 cluster() { bash "$root/scripts/cluster.sh" "$@"; }
 

@@ -36,7 +36,7 @@ psql_at "$dir" "$port" postgres -v ON_ERROR_STOP=1 \
 
 # An FHE store owned by pm_fhe (1 slot of 2-bit keys and values: cheap), and
 # a key and a value for it, made by the client.
-cargo build -q --release -p pseudo_fhe_cli
+build_clients
 cli=$here/../target/release/pseudo-fhe
 rm -f "$work/pm_fhe.key"
 "$cli" --key "$work/pm_fhe.key" keygen >/dev/null
