@@ -11,6 +11,7 @@
 //!   only inside the encrypted result.
 //!
 //! * [`store`]: the slots, GET and SET;
+//! * [`matching`]: an encrypted query against every stored key, in 4-bit chunks;
 //! * [`params`]: the one TFHE parameter set and the shapes derived from it;
 //! * [`wire`]: the bytes clients and the database exchange, decoded with
 //!   size limits and conformance checks;
@@ -19,6 +20,7 @@
 
 pub mod client;
 pub mod error;
+pub mod matching;
 pub mod params;
 pub mod store;
 pub mod wire;

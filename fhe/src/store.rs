@@ -10,6 +10,7 @@
 use rayon::prelude::*;
 use tfhe::integer::{BooleanBlock, RadixCiphertext, ServerKey};
 
+use crate::matching::{self, Chunks, Matcher};
 use crate::params::blocks_for;
 
 /// Slots per batch: a second or two of work at 16-bit keys on two cores.
@@ -42,12 +43,14 @@ impl<'a> Pace<'a> {
     }
 }
 
-/// The slots of a store: an encrypted key, an encrypted value and an
-/// encrypted "occupied" flag each, kept as three parallel vectors (the dot
-/// product that selects a value takes a slice of values).
+/// The slots of a store: an encrypted key (also as 4-bit chunks, for
+/// matching: see [`crate::matching`]), an encrypted value and an encrypted
+/// "occupied" flag each, kept as parallel vectors (the dot product that
+/// selects a value takes a slice of values).
 #[derive(Clone)]
 pub struct Store {
     pub keys: Vec<RadixCiphertext>,
+    pub key_chunks: Vec<Chunks>,
     pub values: Vec<RadixCiphertext>,
     pub occupied: Vec<BooleanBlock>,
 }
@@ -72,8 +75,11 @@ impl Store {
     /// (of 0 and "free"): that a new store is empty is public anyway; the
     /// first SET turns every slot into a real ciphertext.
     pub fn empty(sks: &ServerKey, capacity: usize, key_bits: usize, value_bits: usize) -> Store {
+        let zero_key: RadixCiphertext = sks.create_trivial_zero_radix(blocks_for(key_bits));
+        let zero_chunks = matching::chunks(sks, &zero_key);
         Store {
-            keys: (0..capacity).map(|_| sks.create_trivial_zero_radix(blocks_for(key_bits))).collect(),
+            keys: vec![zero_key; capacity],
+            key_chunks: vec![zero_chunks; capacity],
             values: (0..capacity).map(|_| sks.create_trivial_zero_radix(blocks_for(value_bits))).collect(),
             occupied: (0..capacity).map(|_| sks.create_trivial_boolean_block(false)).collect(),
         }
@@ -86,13 +92,14 @@ impl Store {
     /// One encrypted flag per slot: occupied and holding `key`. At most one is
     /// true, since SET keeps keys unique.
     pub fn matches(&self, sks: &ServerKey, key: &RadixCiphertext, pace: &mut Pace) -> Vec<BooleanBlock> {
+        let matcher = Matcher::new(sks, key);
         let mut flags = Vec::with_capacity(self.capacity());
         for range in pace.batches(self.capacity()) {
             flags.par_extend(
-                self.keys[range.clone()]
+                self.key_chunks[range.clone()]
                     .par_iter()
                     .zip(self.occupied[range].par_iter())
-                    .map(|(k, occupied)| sks.boolean_bitand(&sks.eq_parallelized(k, key), occupied)),
+                    .map(|(chunks, occupied)| matcher.matches(chunks, occupied)),
             );
             pace.between();
         }
@@ -157,7 +164,7 @@ impl Store {
                 .par_iter_mut()
                 .zip(self.values[range.clone()].par_iter_mut())
                 .zip(self.occupied[range.clone()].par_iter_mut())
-                .zip(place[range].par_iter())
+                .zip(place[range.clone()].par_iter())
                 .for_each(|(((k, v), occupied), place)| {
                     let (new_k, new_v) = rayon::join(
                         || sks.cmux_parallelized(place, key, k),
@@ -167,6 +174,9 @@ impl Store {
                     *v = new_v;
                     *occupied = sks.boolean_bitor(occupied, place);
                 });
+            // Every slot's chunks are recomputed: which key changed is the secret.
+            let chunks: Vec<Chunks> = self.keys[range.clone()].par_iter().map(|k| matching::chunks(sks, k)).collect();
+            self.key_chunks.splice(range, chunks);
             pace.between();
         }
         stored

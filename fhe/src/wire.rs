@@ -210,6 +210,19 @@ pub fn read_slot_radix(bytes: &[u8], bits: usize) -> Result<RadixCiphertext, Fhe
     Ok(ct)
 }
 
+pub fn slot_chunks(chunks: &[tfhe::shortint::Ciphertext]) -> Vec<u8> {
+    to_bincode(chunks)
+}
+
+pub fn read_slot_chunks(bytes: &[u8], key_bits: usize) -> Result<crate::matching::Chunks, FheError> {
+    let expected = blocks_for(key_bits).div_ceil(2);
+    let chunks: crate::matching::Chunks = from_bincode(bytes, expected as u64 * BLOCK_LIMIT)?;
+    if chunks.len() != expected {
+        return Err(FheError::Malformed("stored slot has the wrong number of key chunks"));
+    }
+    Ok(chunks)
+}
+
 pub fn read_slot_flag(bytes: &[u8]) -> Result<BooleanBlock, FheError> {
     from_bincode(bytes, BLOCK_LIMIT)
 }

@@ -22,8 +22,17 @@ impl Client {
     fn dec(&self, c: &RadixCiphertext) -> u64 {
         self.cks.decrypt_radix(c)
     }
-    /// The clear view of the store: (key, value) of each occupied slot.
+    /// The clear view of the store: (key, value) of each occupied slot. Also
+    /// checks every slot's 4-bit key chunks still pack its key.
     fn slots(&self, store: &Store) -> Vec<Option<(u64, u64)>> {
+        for i in 0..store.capacity() {
+            let packed: u64 = store.key_chunks[i]
+                .iter()
+                .enumerate()
+                .map(|(c, chunk)| AsRef::<tfhe::shortint::ClientKey>::as_ref(&self.cks).decrypt_message_and_carry(chunk) << (4 * c))
+                .sum();
+            assert_eq!(packed, self.dec(&store.keys[i]), "slot {i}: key chunks pack the key");
+        }
         (0..store.capacity())
             .map(|i| self.cks.decrypt_bool(&store.occupied[i]).then(|| (self.dec(&store.keys[i]), self.dec(&store.values[i]))))
             .collect()
@@ -85,4 +94,22 @@ fn get_set_hit_miss_overwrite_insert_full_and_duplicates() {
     let slots = client.slots(&store);
     assert_eq!(slots.iter().filter(|s| matches!(s, Some((17, _)))).count(), 1, "duplicate SET leaves one slot");
     assert_eq!(get(&store, 17), (true, 2));
+}
+
+/// The chunk comparison is right for every difference of two 4-bit chunks,
+/// -15..=15 (the negacyclic half included), and ANDs the occupied flag.
+#[test]
+fn chunk_matching_covers_every_difference() {
+    let keys = ClientKeys::generate().unwrap();
+    let cks = keys.tfhe_key();
+    let sks = tfhe::integer::ServerKey::new_radix_server_key(cks);
+    let stored: Vec<_> = (0..16u64).map(|k| pseudo_fhe::matching::chunks(&sks, &cks.encrypt_radix(k, 2))).collect();
+    let (yes, no) = (cks.encrypt_bool(true), cks.encrypt_bool(false));
+    for q in [0u64, 7, 15] {
+        let matcher = pseudo_fhe::matching::Matcher::new(&sks, &cks.encrypt_radix(q, 2));
+        for (k, chunks) in stored.iter().enumerate() {
+            assert_eq!(cks.decrypt_bool(&matcher.matches(chunks, &yes)), k as u64 == q, "stored {k}, query {q}");
+        }
+        assert!(!cks.decrypt_bool(&matcher.matches(&stored[q as usize], &no)), "a free slot never matches");
+    }
 }
