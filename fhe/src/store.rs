@@ -8,7 +8,7 @@
 //! `statement_timeout` there). The callback never runs on a worker thread.
 
 use rayon::prelude::*;
-use tfhe::integer::{BooleanBlock, RadixCiphertext, ServerKey};
+use tfhe::integer::{BooleanBlock, IntegerCiphertext, RadixCiphertext, ServerKey};
 
 use crate::matching::{self, Chunks, Matcher};
 use crate::params::blocks_for;
@@ -61,13 +61,29 @@ pub struct Found {
     pub found: BooleanBlock,
 }
 
-/// OR of encrypted booleans, as a balanced tree (depth log2 n).
+/// OR of encrypted booleans: sums of up to 5 (the noise budget) tested for
+/// non-zero by one bootstrap each, repeated: n/4 bootstraps instead of the
+/// n - 1 of a tree of ORs.
 pub fn any(sks: &ServerKey, flags: &[BooleanBlock]) -> BooleanBlock {
-    flags
-        .par_iter()
-        .cloned()
-        .reduce_with(|a, b| sks.boolean_bitor(&a, &b))
-        .unwrap_or_else(|| sks.create_trivial_boolean_block(false))
+    let short: &tfhe::shortint::ServerKey = sks.as_ref();
+    let non_zero = short.generate_lookup_table(|x| u64::from(x != 0));
+    let mut level: Vec<tfhe::shortint::Ciphertext> = flags.iter().map(|f| AsRef::<tfhe::shortint::Ciphertext>::as_ref(f).clone()).collect();
+    if level.is_empty() {
+        return sks.create_trivial_boolean_block(false);
+    }
+    while level.len() > 1 {
+        level = level
+            .par_chunks(5)
+            .map(|group| {
+                let mut sum = group[0].clone();
+                for flag in &group[1..] {
+                    short.unchecked_add_assign(&mut sum, flag);
+                }
+                short.apply_lookup_table(&sum, &non_zero)
+            })
+            .collect();
+    }
+    BooleanBlock::new_unchecked(level.pop().expect("one flag left"))
 }
 
 impl Store {
@@ -108,17 +124,30 @@ impl Store {
 
     /// The value of the slot whose flag is set (0 when none is), in batches.
     fn select(&self, sks: &ServerKey, flags: &[BooleanBlock], pace: &mut Pace) -> RadixCiphertext {
-        let mut value: Option<RadixCiphertext> = None;
+        // At most one part is non-zero, so parts add without carries; a sum
+        // of 5 reaches the noise budget and is cleaned (one bootstrap a block).
+        let short: &tfhe::shortint::ServerKey = sks.as_ref();
+        let mut value: Option<(RadixCiphertext, usize)> = None;
         for range in pace.batches(self.capacity()) {
             let part = sks.boolean_one_hot_dot_prod(&flags[range.clone()], &self.values[range]);
-            // At most one part is non-zero: OR joins them without carries.
             value = Some(match value {
-                None => part,
-                Some(v) => sks.bitor_parallelized(&v, &part),
+                None => (part, 1),
+                Some((mut sum, mut parts)) => {
+                    if parts == 5 {
+                        sum.blocks_mut().par_iter_mut().for_each(|b| short.message_extract_assign(b));
+                        parts = 1;
+                    }
+                    sum.blocks_mut().iter_mut().zip(part.blocks()).for_each(|(l, r)| short.unchecked_add_assign(l, r));
+                    (sum, parts + 1)
+                }
             });
             pace.between();
         }
-        value.expect("a store has at least one slot")
+        let (mut sum, parts) = value.expect("a store has at least one slot");
+        if parts > 1 {
+            sum.blocks_mut().par_iter_mut().for_each(|b| short.message_extract_assign(b));
+        }
+        sum
     }
 
     /// Private GET: the value under `key` (an encryption of 0 when absent) and

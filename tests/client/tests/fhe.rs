@@ -1,7 +1,9 @@
 //! The FHE key/value store through a real client: private SET and GET end to
 //! end, every documented error with its SQLSTATE, ownership, concurrent SETs
-//! that must not lose an update, and cancel / statement_timeout stopping a
-//! GET between batches without harming the backend.
+//! that must not lose an update, the worker threads' signal masks (read from
+//! /proc: the tests run on the server's machine), and cancel /
+//! statement_timeout stopping a GET between batches without harming the
+//! backend.
 //!
 //! One test function: the client and server keys take seconds to make, and
 //! the steps share them.
@@ -10,6 +12,19 @@ use postgres::Client;
 use pseudo_ext_client_tests::connect;
 use pseudo_fhe::client::ClientKeys;
 use std::time::{Duration, Instant};
+
+/// Linux signal numbers (x86-64), to read /proc masks.
+mod libc_sig {
+    pub const SIGHUP: i32 = 1;
+    pub const SIGINT: i32 = 2;
+    pub const SIGQUIT: i32 = 3;
+    pub const SIGUSR1: i32 = 10;
+    pub const SIGUSR2: i32 = 12;
+    pub const SIGPIPE: i32 = 13;
+    pub const SIGALRM: i32 = 14;
+    pub const SIGTERM: i32 = 15;
+    pub const SIGCHLD: i32 = 17;
+}
 
 fn sqlstate(r: Result<impl Sized, postgres::Error>) -> String {
     match r {
@@ -28,6 +43,26 @@ fn get(c: &mut Client, keys: &ClientKeys, store: &str, bits: usize, k: u64) -> R
     let q = keys.encrypt(bits, k).unwrap();
     let answer: Vec<u8> = c.query_one("SELECT pseudo_fhe_get($1, $2)", &[&store, &q])?.get(0);
     Ok(keys.decrypt_get(&answer).unwrap())
+}
+
+/// The blocked-signal mask of each thread of a process, main thread first.
+fn thread_masks(pid: i32) -> Vec<(i32, u64)> {
+    let mut tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
+        .collect();
+    tids.sort_by_key(|&t| (t != pid, t));
+    tids.into_iter()
+        .map(|tid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).unwrap();
+            let blk = status.lines().find_map(|l| l.strip_prefix("SigBlk:")).unwrap().trim();
+            (tid, u64::from_str_radix(blk, 16).unwrap())
+        })
+        .collect()
+}
+
+fn signal_bit(signal: i32) -> u64 {
+    1 << (signal - 1)
 }
 
 fn as_role(role: &str) -> Client {
@@ -65,6 +100,33 @@ fn private_store_end_to_end() {
     assert_eq!(get(&mut alice, &keys, "t4", 8, 3).unwrap(), None);
     assert!(set(&mut alice, &keys, "t4", 8, 1, 11).unwrap(), "overwrite");
     assert_eq!(get(&mut alice, &keys, "t4", 8, 1).unwrap(), Some(11));
+    // Threads: the backend now has its worker pool; every worker blocks every
+    // signal PostgreSQL uses, the main thread blocks none of them, and the
+    // postmaster has no threads at all.
+    let pid: i32 = alice.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let masks = thread_masks(pid);
+    println!("backend {pid}: {} threads, SigBlk {:x?}", masks.len(), masks.iter().map(|m| m.1).collect::<Vec<_>>());
+    assert!(masks.len() >= 2, "a backend that ran a GET has worker threads");
+    let pg_signals = [libc_sig::SIGHUP, libc_sig::SIGINT, libc_sig::SIGQUIT, libc_sig::SIGUSR1, libc_sig::SIGUSR2,
+        libc_sig::SIGPIPE, libc_sig::SIGALRM, libc_sig::SIGTERM, libc_sig::SIGCHLD];
+    for &(tid, mask) in &masks[1..] {
+        for sig in pg_signals {
+            assert_ne!(mask & signal_bit(sig), 0, "worker thread {tid} must block signal {sig}");
+        }
+    }
+    for sig in [libc_sig::SIGINT, libc_sig::SIGALRM, libc_sig::SIGTERM] {
+        assert_eq!(masks[0].1 & signal_bit(sig), 0, "the backend's main thread must not block signal {sig}");
+    }
+    let postmaster: i32 = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(thread_masks(postmaster).len(), 1, "the postmaster stays single-threaded");
+
     let row = alice.query_one("SELECT sets, capacity, key_bits, owner::text FROM pseudo_fhe.stores WHERE name = 't4'", &[]).unwrap();
     assert_eq!(row.get::<_, i64>(0), 3);
     assert_eq!(row.get::<_, String>(3), "fhe_alice");
