@@ -6,7 +6,8 @@
 #   3. pg_regress against a throwaway PostgreSQL 15 cluster (unix socket only)
 #   4. scripted tests (tests/*.sh): dump/restore, root key failures, root key
 #      rotation and the shred horizon, upgrade from the released 0.1.0, the
-#      privilege matrix, load with invariants and kill -9 crash recovery
+#      privilege matrix, the FHE client, the SQLAlchemy example, load with
+#      invariants and kill -9 crash recovery
 #   5. tests through a real client (Rust `postgres` crate): several sessions,
 #      binary input, plaintext and key bytes at rest and in the log
 set -uo pipefail
@@ -78,7 +79,7 @@ f=$(grep -cE '\.\.\. FAILED|^not ok ' "$LOGS/regress.log" || true)
 passed=$((passed + p)); failed=$((failed + f))
 [ -f "$REGRESS_OUT/regression.diffs" ] && head -100 "$REGRESS_OUT/regression.diffs"
 
-for script in dump_restore root_key root_rotation upgrade privileges fhe_cli load; do
+for script in dump_restore root_key root_rotation upgrade privileges fhe_cli orm load; do
     case $script in
         dump_restore) what="pg_dump, restore into a fresh cluster, missing and wrong root key" ;;
         root_key) what="root key failures" ;;
@@ -86,6 +87,7 @@ for script in dump_restore root_key root_rotation upgrade privileges fhe_cli loa
         upgrade) what="ALTER EXTENSION UPDATE 0.1.0 -> 0.2.0 equals a fresh install" ;;
         privileges) what="privilege matrix: every object x 6 roles equals the README table" ;;
         fhe_cli) what="pseudo-fhe client: keygen, create-store, private SET and GET end to end" ;;
+        orm) what="SQLAlchemy 2 + psycopg 3 example (examples/sqlalchemy) in a fresh virtualenv" ;;
         load) what="8 clients x ${LOAD_SECONDS:-60} s of mixed load, invariants; kill -9 under load, crash recovery, invariants" ;;
     esac
     step "$what (tests/$script.sh)" "$LOGS/$script.log" bash "tests/$script.sh" "$CLUSTER" "$PORT" "$WORK"

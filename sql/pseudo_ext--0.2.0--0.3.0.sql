@@ -116,3 +116,23 @@ GRANT USAGE ON SCHEMA pseudo_fhe TO pseudo_fhe_user;
 GRANT SELECT ON pseudo_fhe.stores TO pseudo_fhe_user;
 COMMENT ON VIEW pseudo_fhe.stores IS
     'The FHE stores the current role may use (pseudo_fhe_user): name, owner, shape, server key size, creation and SET count';
+
+-------------------------------------------------------------------------------
+-- psql as a reference: every member object has a comment (\dx+ pseudo_ext,
+-- \do+, \dAc+); pg_regress `comments` fails on any object without one.
+-------------------------------------------------------------------------------
+COMMENT ON OPERATOR = (pseudo_text, pseudo_text) IS
+    'Equal envelope bytes (not plaintexts: two encryptions of one plaintext differ)';
+COMMENT ON OPERATOR <> (pseudo_text, pseudo_text) IS 'Different envelope bytes';
+COMMENT ON OPERATOR < (pseudo_text, pseudo_text) IS 'Envelope byte order (meaningless for plaintexts; for indexes and sorting)';
+COMMENT ON OPERATOR <= (pseudo_text, pseudo_text) IS 'Envelope byte order (meaningless for plaintexts; for indexes and sorting)';
+COMMENT ON OPERATOR > (pseudo_text, pseudo_text) IS 'Envelope byte order (meaningless for plaintexts; for indexes and sorting)';
+COMMENT ON OPERATOR >= (pseudo_text, pseudo_text) IS 'Envelope byte order (meaningless for plaintexts; for indexes and sorting)';
+COMMENT ON OPERATOR CLASS pseudo_text_btree_ops USING btree IS
+    'Default btree class of pseudo_text: envelope bytes, for indexes, DISTINCT, merge joins';
+COMMENT ON OPERATOR FAMILY pseudo_text_btree_ops USING btree IS 'Btree operators of pseudo_text (envelope bytes)';
+COMMENT ON OPERATOR CLASS pseudo_text_hash_ops USING hash IS
+    'Default hash class of pseudo_text: envelope bytes, for hash joins and hash aggregation';
+COMMENT ON OPERATOR FAMILY pseudo_text_hash_ops USING hash IS 'Hash operators of pseudo_text (envelope bytes)';
+COMMENT ON SEQUENCE pseudo_keys.audit_log_id_seq IS 'Ids of pseudo_keys.audit_log rows';
+COMMENT ON SEQUENCE pseudo_fhe.store_id_seq IS 'Ids of pseudo_fhe.store rows';

@@ -15,6 +15,7 @@
 //!   store on TFHE ciphertexts (SQL wrappers, tables, worker threads).
 //! * [`config_check`]: the root key findings of `pseudo_check_config()`.
 //! * [`log_filter`]: keeps failing statements that call pseudo_ext out of the server log.
+//! * [`role_hints`]: HINTs naming the role to grant on "permission denied" errors.
 //! * [`owner_context`]: switching to the extension owner for key access.
 //! * [`error`]: the one error type and its SQLSTATE mapping.
 
@@ -30,6 +31,7 @@ mod key_cache;
 mod key_store;
 mod log_filter;
 mod owner_context;
+mod role_hints;
 mod root_key_source;
 mod root_rotation;
 mod type_io;

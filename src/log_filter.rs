@@ -11,8 +11,10 @@
 //! covers every statement. `log_statement` and `log_min_duration_statement`
 //! log statements by design and are flagged by `pseudo_check_config()`.
 //!
-//! The hook only reads the message and the query string and sets a flag: it
-//! allocates nothing and cannot raise an error.
+//! The same hook completes PostgreSQL's "permission denied" errors on our
+//! objects with a HINT naming the role to grant ([`crate::role_hints`]).
+//! Apart from that hint's copy, the hook only reads the message and the query
+//! string and sets a flag.
 
 use pgrx::pg_sys;
 use std::ffi::CStr;
@@ -42,6 +44,7 @@ unsafe extern "C-unwind" fn hide_statement(edata: *mut pg_sys::ErrorData) {
             if ours || about_us {
                 e.hide_stmt = true;
             }
+            crate::role_hints::add_hint(e);
         }
         if let Some(previous) = PREVIOUS_HOOK {
             previous(edata);
