@@ -6,8 +6,9 @@
 #   3. pg_regress against a throwaway PostgreSQL 15 cluster (unix socket only)
 #   4. scripted tests (tests/*.sh): dump/restore, root key failures, root key
 #      rotation and the shred horizon, upgrade from the released 0.1.0, the
-#      privilege matrix, the FHE client, the SQLAlchemy example, load with
-#      invariants and kill -9 crash recovery
+#      privilege matrix, the FHE client, the SQLAlchemy example, a streaming
+#      replica, the release tarball, load with invariants and kill -9 crash
+#      recovery
 #   5. tests through a real client (Rust `postgres` crate): several sessions,
 #      binary input, plaintext and key bytes at rest and in the log
 set -uo pipefail
@@ -79,7 +80,7 @@ f=$(grep -cE '\.\.\. FAILED|^not ok ' "$LOGS/regress.log" || true)
 passed=$((passed + p)); failed=$((failed + f))
 [ -f "$REGRESS_OUT/regression.diffs" ] && head -100 "$REGRESS_OUT/regression.diffs"
 
-for script in dump_restore root_key root_rotation upgrade privileges fhe_cli orm load; do
+for script in dump_restore root_key root_rotation upgrade privileges fhe_cli orm replica package load; do
     case $script in
         dump_restore) what="pg_dump, restore into a fresh cluster, missing and wrong root key" ;;
         root_key) what="root key failures" ;;
@@ -88,6 +89,8 @@ for script in dump_restore root_key root_rotation upgrade privileges fhe_cli orm
         privileges) what="privilege matrix: every object x 6 roles equals the README table" ;;
         fhe_cli) what="pseudo-fhe client: keygen, create-store, private SET and GET end to end" ;;
         orm) what="SQLAlchemy 2 + psycopg 3 example (examples/sqlalchemy) in a fresh virtualenv" ;;
+        replica) what="streaming replica: decrypts, sees shreds after replay, FHE GET, 25006 for new keys" ;;
+        package) what="release tarball (scripts/package.sh) installed on a relocated PostgreSQL without Rust" ;;
         load) what="8 clients x ${LOAD_SECONDS:-60} s of mixed load, invariants; kill -9 under load, crash recovery, invariants" ;;
     esac
     step "$what (tests/$script.sh)" "$LOGS/$script.log" bash "tests/$script.sh" "$CLUSTER" "$PORT" "$WORK"

@@ -49,6 +49,9 @@ pub enum PseudoError {
     KeyStore(String),
     /// The OS random number generator failed (58000).
     Randomness,
+    /// A new key is needed but the transaction is read-only, e.g. on a hot
+    /// standby (25006).
+    ReadOnly,
     /// Bytes handed to an FHE store that it refuses (22P03, 22026, 22023).
     Fhe(FheError),
     /// No FHE store of this name (42704).
@@ -149,6 +152,11 @@ impl PseudoError {
             ),
             PseudoError::KeyStore(why) => (ERRCODE_INTERNAL_ERROR, format!("key store query failed: {why}"), None),
             PseudoError::Randomness => (ERRCODE_SYSTEM_ERROR, CoreError::Randomness.to_string(), None),
+            PseudoError::ReadOnly => (
+                ERRCODE_READ_ONLY_SQL_TRANSACTION,
+                "cannot create a subject key in a read-only transaction".into(),
+                Some("On a hot standby, encrypt on the primary. Subjects that already have a key can be encrypted anywhere.".into()),
+            ),
             PseudoError::Fhe(e) => {
                 let code = match e {
                     FheError::Malformed(_) => ERRCODE_INVALID_BINARY_REPRESENTATION,

@@ -284,6 +284,7 @@ pub fn current_key(keyring: &Keyring, subject: &[u8]) -> Result<(KeyId, SubjectK
             _ => {}
         }
         // First use: take the subject row's lock, then look again.
+        refuse_if_read_only()?;
         lock_subject(client, digest)?;
         if let Some((false, Some(id), Some(wrapped), Some(epoch))) = read_current(client, digest)? {
             return unwrap(id, wrapped, epoch);
@@ -295,6 +296,7 @@ pub fn current_key(keyring: &Keyring, subject: &[u8]) -> Result<(KeyId, SubjectK
 /// Adds a new key version for the subject and makes it current (`pseudo_rotate`).
 pub fn rotate_subject(keyring: &Keyring, subject: &[u8]) -> Result<KeyId, PseudoError> {
     let digest = keyring.digest.digest(subject);
+    refuse_if_read_only()?;
     Spi::connect_mut(|client| {
         lock_subject(client, &digest)?;
         Ok(insert_key(client, keyring, &digest)?.0)
@@ -309,6 +311,18 @@ fn lock_current_epoch(client: &mut SpiClient<'_>, keyring: &Keyring) -> Result<(
         return Err(PseudoError::StaleRootEpoch);
     }
     Ok(())
+}
+
+/// A new key needs a write: refused with a clear error on a hot standby or in a
+/// read-only transaction (encrypting under an existing key needs none).
+fn refuse_if_read_only() -> Result<(), PseudoError> {
+    // SAFETY: reads backend state; RecoveryInProgress only reads shared memory.
+    let read_only = unsafe { pg_sys::RecoveryInProgress() || pg_sys::XactReadOnly };
+    if read_only {
+        Err(PseudoError::ReadOnly)
+    } else {
+        Ok(())
+    }
 }
 
 /// Creates the subject's next key version (the caller holds the subject lock).
