@@ -53,7 +53,7 @@ count_cargo "$LOGS/fuzz.log"
 
 # The private key/value store on TFHE, pure crate: every GET/SET case at 4
 # slots of 8 bits, decrypted and checked; the wire format's refusals.
-step "FHE private key/value store (cargo test --release -p pseudo_fhe)" "$LOGS/fhe.log" \
+step "FHE private key/value store, pure crate (cargo test --release, tests store and wire)" "$LOGS/fhe.log" \
     cargo test --release "${CLIENT_PKGS[@]}" --test store --test wire
 count_cargo "$LOGS/fhe.log"
 
@@ -85,8 +85,8 @@ for script in dump_restore root_key root_rotation upgrade privileges fhe_cli orm
         dump_restore) what="pg_dump, restore into a fresh cluster, missing and wrong root key" ;;
         root_key) what="root key failures" ;;
         root_rotation) what="root key rotation, retirement, destruction; shred horizon; root_key_command" ;;
-        upgrade) what="ALTER EXTENSION UPDATE 0.1.0 -> 0.2.0 equals a fresh install" ;;
-        privileges) what="privilege matrix: every object x 6 roles equals the README table" ;;
+        upgrade) what="ALTER EXTENSION UPDATE 0.1.0 -> 0.2.0 -> 0.3.0 equals a fresh install" ;;
+        privileges) what="privilege matrix: every object x 7 roles equals the README table" ;;
         fhe_cli) what="pseudo-fhe client: keygen, create-store, private SET and GET end to end" ;;
         orm) what="SQLAlchemy 2 + psycopg 3 example (examples/sqlalchemy) in a fresh virtualenv" ;;
         replica) what="streaming replica: decrypts, sees shreds after replay, FHE GET, 25006 for new keys" ;;
@@ -101,7 +101,7 @@ for script in dump_restore root_key root_rotation upgrade privileges fhe_cli orm
     fi
 done
 
-step "multi-session client tests (cargo test -p pseudo_ext_client_tests)" "$LOGS/client.log" \
+step "client tests (cargo test --release, tests/client/tests/*.rs)" "$LOGS/client.log" \
     env PSEUDO_EXT_TEST_HOST="$CLUSTER" PSEUDO_EXT_TEST_PORT="$PORT" \
         PSEUDO_EXT_TEST_DATA="$CLUSTER/data" PSEUDO_EXT_TEST_LOG="$CLUSTER/server.log" \
     cargo test --release "${CLIENT_PKGS[@]}" $(ls tests/client/tests/*.rs | xargs -n1 basename | sed 's/\.rs$//; s/^/--test /') \
