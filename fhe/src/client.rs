@@ -60,7 +60,7 @@ impl ClientKeys {
             return Err(FheError::Unsupported(format!("{bits}-bit values are not supported (even widths 2 to 64)")));
         }
         if bits < 64 && value >> bits != 0 {
-            return Err(FheError::Unsupported(format!("{value} does not fit in {bits} bits")));
+            return Err(FheError::Unsupported(format!("the value does not fit in {bits} bits")));
         }
         let ct = self.key.encrypt_radix(value, blocks_for(bits));
         Ok(wire::encode_radix(&self.key_id, bits, &ct))
