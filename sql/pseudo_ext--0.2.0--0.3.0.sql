@@ -47,18 +47,16 @@ CREATE TABLE pseudo_fhe.slot (
     store_id integer NOT NULL REFERENCES pseudo_fhe.store (id) ON DELETE CASCADE,
     slot integer NOT NULL CHECK (slot >= 0),
     key bytea NOT NULL,
-    key_chunks bytea NOT NULL,
     value bytea NOT NULL,
     occupied bytea NOT NULL,
     PRIMARY KEY (store_id, slot)
 );
 ALTER TABLE pseudo_fhe.slot
     ALTER COLUMN key SET STORAGE EXTERNAL,
-    ALTER COLUMN key_chunks SET STORAGE EXTERNAL,
     ALTER COLUMN value SET STORAGE EXTERNAL,
     ALTER COLUMN occupied SET STORAGE EXTERNAL;
 COMMENT ON TABLE pseudo_fhe.slot IS
-    'The slots of each FHE store: encrypted key (also as 4-bit chunks, for matching), encrypted value, encrypted occupied flag; every SET rewrites all of them';
+    'The slots of each FHE store: encrypted key and value (each as 4-bit chunks and their halves), encrypted occupied flag; every SET rewrites all of them';
 
 REVOKE ALL ON pseudo_fhe.store, pseudo_fhe.slot FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('pseudo_fhe.store', '');

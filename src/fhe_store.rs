@@ -117,9 +117,9 @@ fn server_key(client: &SpiClient<'_>, row: &StoreRow) -> Result<Rc<ServerKey>, P
 }
 
 fn load_slots(client: &SpiClient<'_>, row: &StoreRow) -> Result<Store, PseudoError> {
-    let mut store = Store { keys: Vec::new(), key_chunks: Vec::new(), values: Vec::new(), occupied: Vec::new() };
+    let mut store = Store { keys: Vec::new(), values: Vec::new(), occupied: Vec::new(), value_bits: row.value_bits };
     let table = client.select(
-        "SELECT slot, key, key_chunks, value, occupied FROM pseudo_fhe.slot WHERE store_id = $1 ORDER BY slot",
+        "SELECT slot, key, value, occupied FROM pseudo_fhe.slot WHERE store_id = $1 ORDER BY slot",
         None,
         &[row.id.into()],
     )?;
@@ -128,10 +128,9 @@ fn load_slots(client: &SpiClient<'_>, row: &StoreRow) -> Result<Store, PseudoErr
             return Err(PseudoError::KeyStore("store slots are not numbered 0..capacity".into()));
         }
         let bytes = |n: usize| -> Result<Vec<u8>, PseudoError> { Ok(slot.get::<Vec<u8>>(n)?.unwrap_or_default()) };
-        store.keys.push(wire::read_slot_radix(&bytes(2)?, row.key_bits)?);
-        store.key_chunks.push(wire::read_slot_chunks(&bytes(3)?, row.key_bits)?);
-        store.values.push(wire::read_slot_radix(&bytes(4)?, row.value_bits)?);
-        store.occupied.push(wire::read_slot_flag(&bytes(5)?)?);
+        store.keys.push(wire::read_slot_number(&bytes(2)?, row.key_bits)?);
+        store.values.push(wire::read_slot_number(&bytes(3)?, row.value_bits)?);
+        store.occupied.push(wire::read_slot_flag(&bytes(4)?)?);
     }
     if store.capacity() != row.capacity {
         return Err(PseudoError::KeyStore("store has the wrong number of slots".into()));
@@ -168,10 +167,9 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
     let caller = Caller::current();
     let sks = compressed.decompress();
     let empty = Store::empty(&sks, capacity as usize, key_bits as usize, value_bits as usize);
-    let (key, chunks, value, flag) = (
-        wire::slot_radix(&empty.keys[0]),
-        wire::slot_chunks(&empty.key_chunks[0]),
-        wire::slot_radix(&empty.values[0]),
+    let (key, value, flag) = (
+        wire::slot_number(&empty.keys[0]),
+        wire::slot_number(&empty.values[0]),
         wire::slot_flag(&empty.occupied[0]),
     );
     as_extension_owner(|| {
@@ -195,13 +193,12 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
             }
             let id = id.first().get::<i32>(1)?.unwrap_or(0);
             client.update(
-                "INSERT INTO pseudo_fhe.slot (store_id, slot, key, key_chunks, value, occupied) \
-                 SELECT $1, s, $2, $3, $4, $5 FROM pg_catalog.generate_series(0, $6 - 1) AS s",
+                "INSERT INTO pseudo_fhe.slot (store_id, slot, key, value, occupied) \
+                 SELECT $1, s, $2, $3, $4 FROM pg_catalog.generate_series(0, $5 - 1) AS s",
                 None,
                 &[
                     id.into(),
                     key.as_slice().into(),
-                    chunks.as_slice().into(),
                     value.as_slice().into(),
                     flag.as_slice().into(),
                     capacity.into(),
@@ -249,15 +246,14 @@ pub fn set(name: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>, PseudoError>
             // Every slot is rewritten, changed or not: which one changed is the secret.
             for i in 0..store.capacity() {
                 client.update(
-                    "UPDATE pseudo_fhe.slot SET key = $3, key_chunks = $4, value = $5, occupied = $6 \
+                    "UPDATE pseudo_fhe.slot SET key = $3, value = $4, occupied = $5 \
                      WHERE store_id = $1 AND slot = $2",
                     None,
                     &[
                         row.id.into(),
                         (i as i32).into(),
-                        wire::slot_radix(&store.keys[i]).as_slice().into(),
-                        wire::slot_chunks(&store.key_chunks[i]).as_slice().into(),
-                        wire::slot_radix(&store.values[i]).as_slice().into(),
+                        wire::slot_number(&store.keys[i]).as_slice().into(),
+                        wire::slot_number(&store.values[i]).as_slice().into(),
                         wire::slot_flag(&store.occupied[i]).as_slice().into(),
                     ],
                 )?;

@@ -46,7 +46,7 @@ esac
 
 # What the database holds: slots are ciphertexts of the same size whatever
 # they hold, and every slot was rewritten by each SET (none is trivial).
-check "1" "$(psql_at "$dir" "$port" "$db" -c "SELECT count(DISTINCT (length(key), length(key_chunks), length(value), length(occupied))) FROM pseudo_fhe.slot")" "all slots have one size"
+check "1" "$(psql_at "$dir" "$port" "$db" -c "SELECT count(DISTINCT (length(key), length(value), length(occupied))) FROM pseudo_fhe.slot")" "all slots have one size"
 check "6" "$(psql_at "$dir" "$port" "$db" -c "SELECT sets FROM pseudo_fhe.store WHERE name = 'phones'")" "the server counts SETs (public), not what they did"
 check "store" "$(fhe drop-store phones | first)" "drop-store"
 check "0" "$(psql_at "$dir" "$port" "$db" -c "SELECT count(*) FROM pseudo_fhe.slot")" "slots dropped with the store"

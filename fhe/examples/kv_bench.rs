@@ -10,13 +10,21 @@
 //! everything but the two GETs.
 
 use pseudo_fhe::client::ClientKeys;
+use pseudo_fhe::chunks::Chunked;
 use pseudo_fhe::{blocks_for, Pace, Store};
 use std::time::Instant;
 use tfhe::integer::prelude::ServerKeyDefaultCMux;
 use tfhe::integer::server_key::KVStore;
-use tfhe::integer::{IntegerCiphertext, RadixCiphertext, ServerKey};
+use tfhe::integer::{BooleanBlock, IntegerCiphertext, RadixCiphertext, ServerKey};
 
-fn naive_get(sks: &ServerKey, store: &Store, key: &RadixCiphertext) -> RadixCiphertext {
+/// The same slots as radix ciphertexts, for the GETs of the integer API.
+struct Plain {
+    keys: Vec<RadixCiphertext>,
+    values: Vec<RadixCiphertext>,
+    occupied: Vec<BooleanBlock>,
+}
+
+fn naive_get(sks: &ServerKey, store: &Plain, key: &RadixCiphertext) -> RadixCiphertext {
     let picked: Vec<RadixCiphertext> = store
         .keys
         .iter()
@@ -33,7 +41,7 @@ fn naive_get(sks: &ServerKey, store: &Store, key: &RadixCiphertext) -> RadixCiph
 
 /// The GET the issue measured: `eq_parallelized` flags (ANDed with the
 /// occupied flags) and `boolean_one_hot_dot_prod`, no chunking.
-fn eq_dot_get(sks: &ServerKey, store: &Store, key: &RadixCiphertext) -> RadixCiphertext {
+fn eq_dot_get(sks: &ServerKey, store: &Plain, key: &RadixCiphertext) -> RadixCiphertext {
     use rayon::prelude::*;
     let flags: Vec<_> = store
         .keys
@@ -86,11 +94,14 @@ fn main() {
             let mut store = Store::empty(&sks, capacity, bits, bits);
             // Half full, with real ciphertexts in every slot.
             let mut kv: KVStore<u64, RadixCiphertext> = KVStore::new();
+            let mut plain = Plain { keys: Vec::new(), values: Vec::new(), occupied: Vec::new() };
             for i in 0..capacity as u64 {
-                store.keys[i as usize] = enc(i * 3);
-                store.key_chunks[i as usize] = pseudo_fhe::matching::chunks(&sks, &store.keys[i as usize]);
-                store.values[i as usize] = enc(i);
-                store.occupied[i as usize] = cks.encrypt_bool(i % 2 == 0);
+                plain.keys.push(enc(i * 3));
+                plain.values.push(enc(i));
+                plain.occupied.push(cks.encrypt_bool(i % 2 == 0));
+                store.keys[i as usize] = Chunked::of(&sks, &plain.keys[i as usize]);
+                store.values[i as usize] = Chunked::of(&sks, &plain.values[i as usize]);
+                store.occupied[i as usize] = plain.occupied[i as usize].clone();
                 kv.insert(i * 3, enc(i));
             }
             let query = enc(6);
@@ -105,23 +116,20 @@ fn main() {
                 assert_eq!(cks.decrypt_radix::<u64>(&r.value), 2);
                 assert!(cks.decrypt_bool(&r.found));
                 let t = Instant::now();
-                let e = eq_dot_get(&sks, &store, &query);
+                let e = eq_dot_get(&sks, &plain, &query);
                 eq_dot = eq_dot.min(secs(t));
                 assert_eq!(cks.decrypt_radix::<u64>(&e), 2);
             }
             if std::env::var("PARTS").is_ok() {
                 let t = Instant::now();
-                let flags = store.matches(&sks, &query, &mut Pace::unpaced());
+                let matcher = pseudo_fhe::matching::Matcher::new(&sks, &query);
+                let p = secs(t);
+                let t = Instant::now();
+                let flags = store.matches(&matcher, &mut Pace::unpaced());
                 let m = secs(t);
                 let t = Instant::now();
-                let _ = sks.boolean_one_hot_dot_prod(&flags, &store.values);
-                let d = secs(t);
-                let t = Instant::now();
-                let _ = pseudo_fhe::matching::Matcher::new(&sks, &query);
-                println!("   (packing the query: {:.2} s)", secs(t));
-                let t = Instant::now();
-                let _ = pseudo_fhe::any(&sks, &flags);
-                println!("   GET parts: matches {m:.2} s, dot product {d:.2} s, found (OR tree) {:.2} s", secs(t));
+                let _ = store.select(&sks, &flags, &mut Pace::unpaced());
+                println!("   GET parts: packing the query {p:.2} s, matches {m:.2} s, selection {:.2} s", secs(t));
             }
             if std::env::var("GET_ONLY").is_ok() {
                 println!("{capacity:>8} {bits:>5} | {get:>8.2} {:>8} | {eq_dot:>12.2}", "-");
@@ -132,7 +140,7 @@ fn main() {
             let set = secs(t);
             assert!(cks.decrypt_bool(&stored));
             let t = Instant::now();
-            let n = naive_get(&sks, &store, &query);
+            let n = naive_get(&sks, &plain, &query);
             let naive = secs(t);
             assert_eq!(cks.decrypt_radix::<u64>(&n), 2);
             let t = Instant::now();

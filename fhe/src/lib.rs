@@ -11,14 +11,19 @@
 //!   only inside the encrypted result.
 //!
 //! * [`store`]: the slots, GET and SET;
-//! * [`matching`]: an encrypted query against every stored key, in 4-bit chunks;
+//! * [`chunks`]: keys and values as 4-bit chunks with their halves;
+//! * [`matching`]: an encrypted query against every stored key, chunk by chunk;
+//! * [`encoding`]: plaintexts beyond TFHE-rs' integers (padding flags, half
+//!   units) and the tables that make them;
 //! * [`params`]: the one TFHE parameter set and the shapes derived from it;
 //! * [`wire`]: the bytes clients and the database exchange, decoded with
 //!   size limits and conformance checks;
 //! * [`client`]: the client key, encryption and decryption;
 //! * [`error`]: what can be wrong with bytes handed to a store.
 
+pub mod chunks;
 pub mod client;
+pub mod encoding;
 pub mod error;
 pub mod matching;
 pub mod params;
@@ -29,4 +34,4 @@ pub use error::FheError;
 /// The TFHE-rs this crate is built on, for callers that name its types.
 pub use tfhe;
 pub use params::{blocks_for, BITS_PER_BLOCK};
-pub use store::{any, Found, Pace, Store};
+pub use store::{Found, Pace, Store};

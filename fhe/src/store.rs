@@ -8,9 +8,14 @@
 //! `statement_timeout` there). The callback never runs on a worker thread.
 
 use rayon::prelude::*;
-use tfhe::integer::{BooleanBlock, IntegerCiphertext, RadixCiphertext, ServerKey};
+use tfhe::core_crypto::algorithms::lwe_ciphertext_opposite_assign;
+use tfhe::integer::{BooleanBlock, RadixCiphertext, ServerKey};
+use tfhe::shortint::server_key::LookupTableOwned;
+use tfhe::shortint::{Ciphertext, ServerKey as ShortKey};
 
-use crate::matching::{self, Chunks, Matcher};
+use crate::chunks::{short, unpack, Chunked};
+use crate::encoding;
+use crate::matching::Matcher;
 use crate::params::blocks_for;
 
 /// Slots per batch: a second or two of work at 16-bit keys on two cores.
@@ -43,16 +48,15 @@ impl<'a> Pace<'a> {
     }
 }
 
-/// The slots of a store: an encrypted key (also as 4-bit chunks, for
-/// matching: see [`crate::matching`]), an encrypted value and an encrypted
-/// "occupied" flag each, kept as parallel vectors (the dot product that
-/// selects a value takes a slice of values).
+/// The slots of a store, as parallel vectors: the key and the value as
+/// chunks with halves ([`crate::chunks`]) and an encrypted "occupied" flag.
 #[derive(Clone)]
 pub struct Store {
-    pub keys: Vec<RadixCiphertext>,
-    pub key_chunks: Vec<Chunks>,
-    pub values: Vec<RadixCiphertext>,
+    pub keys: Vec<Chunked>,
+    pub values: Vec<Chunked>,
     pub occupied: Vec<BooleanBlock>,
+    /// Width of the values, for the radix ciphertext a GET returns.
+    pub value_bits: usize,
 }
 
 /// An encrypted GET answer.
@@ -61,29 +65,88 @@ pub struct Found {
     pub found: BooleanBlock,
 }
 
-/// OR of encrypted booleans: sums of up to 5 (the noise budget) tested for
-/// non-zero by one bootstrap each, repeated: n/4 bootstraps instead of the
-/// n - 1 of a tree of ORs.
-pub fn any(sks: &ServerKey, flags: &[BooleanBlock]) -> BooleanBlock {
-    let short: &tfhe::shortint::ServerKey = sks.as_ref();
-    let non_zero = short.generate_lookup_table(|x| u64::from(x != 0));
-    let mut level: Vec<tfhe::shortint::Ciphertext> = flags.iter().map(|f| AsRef::<tfhe::shortint::Ciphertext>::as_ref(f).clone()).collect();
-    if level.is_empty() {
-        return sks.create_trivial_boolean_block(false);
+/// Sum of terms of which at most one is non-zero (so the sum stays in
+/// [0, 15]), each of `variance`: added in groups within the budget, each
+/// group cleaned by one bootstrap, until one clean ciphertext is left.
+fn sum_one_hot(sk: &ShortKey, mut terms: Vec<Ciphertext>, mut variance: usize, identity: &LookupTableOwned) -> Ciphertext {
+    loop {
+        if terms.len() == 1 && variance <= 1 {
+            return terms.pop().expect("one term");
+        }
+        let group = (encoding::VARIANCE_BUDGET / variance).max(1);
+        terms = terms.par_chunks(group).map(|g| sk.apply_lookup_table(&encoding::sum(sk, g), identity)).collect();
+        variance = 1;
     }
-    while level.len() > 1 {
-        level = level
-            .par_chunks(5)
-            .map(|group| {
-                let mut sum = group[0].clone();
-                for flag in &group[1..] {
-                    short.unchecked_add_assign(&mut sum, flag);
-                }
-                short.apply_lookup_table(&sum, &non_zero)
+}
+
+/// Whether one of the padding flags is set, given that at most one is: their
+/// sum is 16 units exactly then (and 0 otherwise, modulo 32).
+fn one_hot_any(sk: &ShortKey, mut flags: Vec<Ciphertext>) -> BooleanBlock {
+    while flags.len() > encoding::VARIANCE_BUDGET {
+        flags = flags.par_chunks(encoding::VARIANCE_BUDGET).map(|g| encoding::clean_flag(sk, &encoding::sum(sk, g))).collect();
+    }
+    BooleanBlock::new_unchecked(encoding::flag_to_bit(sk, &encoding::sum(sk, &flags)))
+}
+
+/// Slots per block of the first-free search.
+const FREE_BLOCK: usize = 8;
+
+/// For bits f (each of variance 1): for every i, a ciphertext whose value is
+/// 0 exactly when no bit before i is set (value at most 8, variance at most
+/// 8), and whether any bit is set (clean). Blocks of 8, recursively: about
+/// one bootstrap per 4 bits.
+fn none_before(sk: &ShortKey, bits: &[Ciphertext], nonzero: &LookupTableOwned) -> (Vec<Ciphertext>, Ciphertext) {
+    if bits.len() <= FREE_BLOCK {
+        let mut running = sk.create_trivial(0);
+        let mut before = Vec::with_capacity(bits.len());
+        for b in bits {
+            before.push(running.clone());
+            sk.unchecked_add_assign(&mut running, b);
+        }
+        return (before, sk.apply_lookup_table(&running, nonzero));
+    }
+    let blocks: Vec<(Vec<Ciphertext>, Ciphertext)> = bits.par_chunks(FREE_BLOCK).map(|b| none_before(sk, b, nonzero)).collect();
+    let block_any: Vec<Ciphertext> = blocks.iter().map(|(_, any)| any.clone()).collect();
+    let (blocks_before, any) = none_before(sk, &block_any, nonzero);
+    let blocks_before: Vec<Ciphertext> = blocks_before.par_iter().map(|s| sk.apply_lookup_table(s, nonzero)).collect();
+    let before = blocks
+        .into_iter()
+        .zip(blocks_before)
+        .flat_map(|((inner, _), outer)| {
+            inner.into_iter().map(move |mut s| {
+                sk.unchecked_add_assign(&mut s, &outer);
+                s
             })
-            .collect();
-    }
-    BooleanBlock::new_unchecked(level.pop().expect("one flag left"))
+        })
+        .collect();
+    (before, any)
+}
+
+/// `old` where the padding flag `place` is clear, `new` where it is set:
+/// three bootstraps a chunk (select old, select new, halve the result).
+fn replace(sk: &ShortKey, old: &Chunked, new: &Chunked, place: &Ciphertext, half: &LookupTableOwned) -> Chunked {
+    let (chunks, halves) = old
+        .chunks
+        .par_iter()
+        .zip(&old.halves)
+        .zip(new.chunks.par_iter().zip(&new.halves))
+        .map(|((old_c, old_h), (new_c, new_h))| {
+            // Variances: old chunk 4 + place 2; new chunk 1 + place 2.
+            let keep_old = {
+                let x = encoding::sum(sk, [old_c, place]);
+                encoding::sum(sk, [&sk.apply_lookup_table(&x, half), old_h])
+            };
+            let take_new = {
+                let mut x = encoding::sum(sk, [new_c, place]);
+                encoding::add_constant(&mut x, encoding::FLAG);
+                encoding::sum(sk, [&sk.apply_lookup_table(&x, half), new_h])
+            };
+            let chunk = encoding::sum(sk, [&keep_old, &take_new]);
+            let halved = sk.apply_lookup_table(&chunk, half);
+            (chunk, halved)
+        })
+        .unzip();
+    Chunked { chunks, halves }
 }
 
 impl Store {
@@ -91,13 +154,11 @@ impl Store {
     /// (of 0 and "free"): that a new store is empty is public anyway; the
     /// first SET turns every slot into a real ciphertext.
     pub fn empty(sks: &ServerKey, capacity: usize, key_bits: usize, value_bits: usize) -> Store {
-        let zero_key: RadixCiphertext = sks.create_trivial_zero_radix(blocks_for(key_bits));
-        let zero_chunks = matching::chunks(sks, &zero_key);
         Store {
-            keys: vec![zero_key; capacity],
-            key_chunks: vec![zero_chunks; capacity],
-            values: (0..capacity).map(|_| sks.create_trivial_zero_radix(blocks_for(value_bits))).collect(),
+            keys: vec![Chunked::zero(sks, blocks_for(key_bits)); capacity],
+            values: vec![Chunked::zero(sks, blocks_for(value_bits)); capacity],
             occupied: (0..capacity).map(|_| sks.create_trivial_boolean_block(false)).collect(),
+            value_bits,
         }
     }
 
@@ -105,57 +166,66 @@ impl Store {
         self.keys.len()
     }
 
-    /// One encrypted flag per slot: occupied and holding `key`. At most one is
-    /// true, since SET keeps keys unique.
-    pub fn matches(&self, sks: &ServerKey, key: &RadixCiphertext, pace: &mut Pace) -> Vec<BooleanBlock> {
-        let matcher = Matcher::new(sks, key);
+    /// One padding flag per slot (16 units when true): occupied and holding
+    /// the matcher's key. At most one is set, since SET keeps keys unique.
+    pub fn matches(&self, matcher: &Matcher, pace: &mut Pace) -> Vec<Ciphertext> {
         let mut flags = Vec::with_capacity(self.capacity());
         for range in pace.batches(self.capacity()) {
             flags.par_extend(
-                self.key_chunks[range.clone()]
+                self.keys[range.clone()]
                     .par_iter()
                     .zip(self.occupied[range].par_iter())
-                    .map(|(chunks, occupied)| matcher.matches(chunks, occupied)),
+                    .map(|(key, occupied)| matcher.matches(&key.chunks, occupied)),
             );
             pace.between();
         }
         flags
     }
 
-    /// The value of the slot whose flag is set (0 when none is), in batches.
-    fn select(&self, sks: &ServerKey, flags: &[BooleanBlock], pace: &mut Pace) -> RadixCiphertext {
-        // At most one part is non-zero, so parts add without carries; a sum
-        // of 5 reaches the noise budget and is cleaned (one bootstrap a block).
-        let short: &tfhe::shortint::ServerKey = sks.as_ref();
-        let mut value: Option<(RadixCiphertext, usize)> = None;
+    /// The value of the slot whose flag is set (0 when none is), in batches:
+    /// one bootstrap per chunk and slot, plus one per chunk and batch to
+    /// clean the batch's sum.
+    pub fn select(&self, sks: &ServerKey, flags: &[Ciphertext], pace: &mut Pace) -> RadixCiphertext {
+        let sk = short(sks);
+        let (half, identity) = (encoding::half_identity(sk), sk.generate_lookup_table(|x| x));
+        let width = self.values[0].chunks.len();
+        let mut partial: Vec<Vec<Ciphertext>> = vec![Vec::new(); width];
         for range in pace.batches(self.capacity()) {
-            let part = sks.boolean_one_hot_dot_prod(&flags[range.clone()], &self.values[range]);
-            value = Some(match value {
-                None => (part, 1),
-                Some((mut sum, mut parts)) => {
-                    if parts == 5 {
-                        sum.blocks_mut().par_iter_mut().for_each(|b| short.message_extract_assign(b));
-                        parts = 1;
-                    }
-                    sum.blocks_mut().iter_mut().zip(part.blocks()).for_each(|(l, r)| short.unchecked_add_assign(l, r));
-                    (sum, parts + 1)
-                }
-            });
+            // Slot i, chunk c: bootstrap(c + flag + 16)/2 + c/2 is c when
+            // the flag is set and 0 when not (variance 4 + 1, then 2).
+            let picked: Vec<Vec<Ciphertext>> = range
+                .into_par_iter()
+                .map(|i| {
+                    let value = &self.values[i];
+                    value
+                        .chunks
+                        .par_iter()
+                        .zip(value.halves.par_iter())
+                        .map(|(c, h)| {
+                            let mut x = encoding::sum(sk, [c, &flags[i]]);
+                            encoding::add_constant(&mut x, encoding::FLAG);
+                            encoding::sum(sk, [&sk.apply_lookup_table(&x, &half), h])
+                        })
+                        .collect()
+                })
+                .collect();
+            let sums: Vec<Ciphertext> = (0..width)
+                .into_par_iter()
+                .map(|c| sum_one_hot(sk, picked.iter().map(|p| p[c].clone()).collect(), 2, &identity))
+                .collect();
+            partial.iter_mut().zip(sums).for_each(|(p, s)| p.push(s));
             pace.between();
         }
-        let (mut sum, parts) = value.expect("a store has at least one slot");
-        if parts > 1 {
-            sum.blocks_mut().par_iter_mut().for_each(|b| short.message_extract_assign(b));
-        }
-        sum
+        let chunks: Vec<Ciphertext> = partial.into_par_iter().map(|p| sum_one_hot(sk, p, 1, &identity)).collect();
+        unpack(sks, &chunks, blocks_for(self.value_bits))
     }
 
     /// Private GET: the value under `key` (an encryption of 0 when absent) and
     /// whether it was found.
     pub fn get(&self, sks: &ServerKey, key: &RadixCiphertext, pace: &mut Pace) -> Found {
-        let flags = self.matches(sks, key, pace);
-        let found = any(sks, &flags);
+        let flags = self.matches(&Matcher::new(sks, key), pace);
         let value = self.select(sks, &flags, pace);
+        let found = one_hot_any(short(sks), flags);
         Found { value, found }
     }
 
@@ -169,45 +239,58 @@ impl Store {
         value: &RadixCiphertext,
         pace: &mut Pace,
     ) -> BooleanBlock {
-        let matches = self.matches(sks, key, pace);
-        let found = any(sks, &matches);
-        let absent = sks.boolean_bitnot(&found);
-        // first_free[i] = free[i] AND no slot before i is free (a prefix OR).
-        let mut free_before = sks.create_trivial_boolean_block(false);
-        let mut place = Vec::with_capacity(self.capacity());
+        let sk = short(sks);
+        let (key, value) = rayon::join(|| Chunked::of(sks, key), || Chunked::of(sks, value));
+        let matched = self.matches(&Matcher::from_chunks(sks, key.chunks.clone()), pace);
+        let found = one_hot_any(sk, matched.clone());
+        let found: &Ciphertext = found.as_ref();
+
+        // The first free slot: x = (free slots before it) + occupied + found
+        // is 0 only there, and only when the key is absent (variance <= 10).
+        let nonzero = sk.generate_lookup_table(|x| u64::from(x != 0));
+        let free: Vec<Ciphertext> = self
+            .occupied
+            .iter()
+            .map(|o| {
+                let mut f: Ciphertext = AsRef::<Ciphertext>::as_ref(o).clone();
+                lwe_ciphertext_opposite_assign(&mut f.ct);
+                encoding::add_constant(&mut f, encoding::UNIT);
+                f
+            })
+            .collect();
+        let (none_before, any_free) = none_before(sk, &free, &nonzero);
+        let stored = sk.apply_lookup_table(&encoding::sum(sk, [found, &any_free]), &nonzero);
+        let (is_zero, flag_is_zero) = (sk.generate_lookup_table(|x| u64::from(x == 0)), encoding::flag_of(sk, |x| x == 0));
+        let half = encoding::half_identity(sk);
         for range in pace.batches(self.capacity()) {
-            for i in range {
-                let free = sks.boolean_bitnot(&self.occupied[i]);
-                let (first_free, next) = rayon::join(
-                    || sks.boolean_bitand(&free, &sks.boolean_bitnot(&free_before)),
-                    || sks.boolean_bitor(&free_before, &free),
-                );
-                free_before = next;
-                place.push(sks.boolean_bitor(&matches[i], &sks.boolean_bitand(&first_free, &absent)));
+            let updated: Vec<(Chunked, Chunked, Ciphertext)> = range
+                .clone()
+                .into_par_iter()
+                .map(|i| {
+                    let occupied: &Ciphertext = self.occupied[i].as_ref();
+                    let x = encoding::sum(sk, [&none_before[i], occupied, found]);
+                    let (fill, fills) = rayon::join(|| sk.apply_lookup_table(&x, &flag_is_zero), || sk.apply_lookup_table(&x, &is_zero));
+                    // Filling and matching exclude each other (a fill needs an absent key).
+                    let place = encoding::sum(sk, [&fill, &matched[i]]);
+                    let ((new_key, new_value), new_occupied) = rayon::join(
+                        || {
+                            rayon::join(
+                                || replace(sk, &self.keys[i], &key, &place, &half),
+                                || replace(sk, &self.values[i], &value, &place, &half),
+                            )
+                        },
+                        || sk.apply_lookup_table(&encoding::sum(sk, [occupied, &fills]), &nonzero),
+                    );
+                    (new_key, new_value, new_occupied)
+                })
+                .collect();
+            for (i, (k, v, o)) in range.zip(updated) {
+                self.keys[i] = k;
+                self.values[i] = v;
+                self.occupied[i] = BooleanBlock::new_unchecked(o);
             }
             pace.between();
         }
-        let stored = sks.boolean_bitor(&found, &free_before);
-        for range in pace.batches(self.capacity()) {
-            self.keys[range.clone()]
-                .par_iter_mut()
-                .zip(self.values[range.clone()].par_iter_mut())
-                .zip(self.occupied[range.clone()].par_iter_mut())
-                .zip(place[range.clone()].par_iter())
-                .for_each(|(((k, v), occupied), place)| {
-                    let (new_k, new_v) = rayon::join(
-                        || sks.cmux_parallelized(place, key, k),
-                        || sks.cmux_parallelized(place, value, v),
-                    );
-                    *k = new_k;
-                    *v = new_v;
-                    *occupied = sks.boolean_bitor(occupied, place);
-                });
-            // Every slot's chunks are recomputed: which key changed is the secret.
-            let chunks: Vec<Chunks> = self.keys[range.clone()].par_iter().map(|k| matching::chunks(sks, k)).collect();
-            self.key_chunks.splice(range, chunks);
-            pace.between();
-        }
-        stored
+        BooleanBlock::new_unchecked(stored)
     }
 }

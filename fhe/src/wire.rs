@@ -17,6 +17,7 @@
 //! checked against [`crate::params::PARAMS`] and the expected block count
 //! before it reaches a computation.
 
+use crate::chunks::{self, Chunked};
 use crate::params::{self, blocks_for};
 use crate::FheError;
 use bincode::Options;
@@ -194,33 +195,22 @@ pub fn decode_set_answer(bytes: &[u8], key_id: &KeyId) -> Result<BooleanBlock, F
 
 // ---- slots (written and read by the database only) -----------------------------
 
-pub fn slot_radix(ct: &RadixCiphertext) -> Vec<u8> {
-    to_bincode(ct)
-}
-
 pub fn slot_flag(flag: &BooleanBlock) -> Vec<u8> {
     to_bincode(flag)
 }
 
-pub fn read_slot_radix(bytes: &[u8], bits: usize) -> Result<RadixCiphertext, FheError> {
-    let ct: RadixCiphertext = from_bincode(bytes, blocks_for(bits) as u64 * BLOCK_LIMIT)?;
-    if ct.blocks().len() != blocks_for(bits) {
-        return Err(FheError::Malformed("stored slot has the wrong number of blocks"));
-    }
-    Ok(ct)
+/// A stored key or value: its chunks and their halves.
+pub fn slot_number(number: &Chunked) -> Vec<u8> {
+    to_bincode(number)
 }
 
-pub fn slot_chunks(chunks: &[tfhe::shortint::Ciphertext]) -> Vec<u8> {
-    to_bincode(chunks)
-}
-
-pub fn read_slot_chunks(bytes: &[u8], key_bits: usize) -> Result<crate::matching::Chunks, FheError> {
-    let expected = blocks_for(key_bits).div_ceil(2);
-    let chunks: crate::matching::Chunks = from_bincode(bytes, expected as u64 * BLOCK_LIMIT)?;
-    if chunks.len() != expected {
-        return Err(FheError::Malformed("stored slot has the wrong number of key chunks"));
+pub fn read_slot_number(bytes: &[u8], bits: usize) -> Result<Chunked, FheError> {
+    let expected = chunks::count_for(blocks_for(bits));
+    let number: Chunked = from_bincode(bytes, 2 * expected as u64 * BLOCK_LIMIT)?;
+    if number.chunks.len() != expected || number.halves.len() != expected {
+        return Err(FheError::Malformed("stored slot has the wrong number of chunks"));
     }
-    Ok(chunks)
+    Ok(number)
 }
 
 pub fn read_slot_flag(bytes: &[u8]) -> Result<BooleanBlock, FheError> {

@@ -4,9 +4,10 @@
 //! one bootstrap takes seconds in a debug build.
 
 use pseudo_fhe::client::ClientKeys;
+use pseudo_fhe::chunks::{pack, Chunked};
 use pseudo_fhe::{blocks_for, wire, Pace, Store};
 use std::cell::Cell;
-use tfhe::integer::{ClientKey, RadixCiphertext};
+use tfhe::integer::{ClientKey, RadixCiphertext, ServerKey};
 
 const BITS: usize = 8;
 const CAPACITY: usize = 4;
@@ -22,19 +23,29 @@ impl Client {
     fn dec(&self, c: &RadixCiphertext) -> u64 {
         self.cks.decrypt_radix(c)
     }
-    /// The clear view of the store: (key, value) of each occupied slot. Also
-    /// checks every slot's 4-bit key chunks still pack its key.
-    fn slots(&self, store: &Store) -> Vec<Option<(u64, u64)>> {
-        for i in 0..store.capacity() {
-            let packed: u64 = store.key_chunks[i]
-                .iter()
-                .enumerate()
-                .map(|(c, chunk)| AsRef::<tfhe::shortint::ClientKey>::as_ref(&self.cks).decrypt_message_and_carry(chunk) << (4 * c))
-                .sum();
-            assert_eq!(packed, self.dec(&store.keys[i]), "slot {i}: key chunks pack the key");
-        }
+    /// A stored number: its chunks packed back, after checking every half
+    /// is half its chunk (twice the half decrypts to the chunk).
+    fn number(&self, sks: &ServerKey, n: &Chunked) -> u64 {
+        let short: &tfhe::shortint::ClientKey = self.cks.as_ref();
+        let sk: &tfhe::shortint::ServerKey = sks.as_ref();
+        n.chunks
+            .iter()
+            .zip(&n.halves)
+            .enumerate()
+            .map(|(c, (chunk, half))| {
+                let value = short.decrypt_message_and_carry(chunk);
+                assert_eq!(short.decrypt_message_and_carry(&sk.unchecked_scalar_mul(half, 2)), value, "half of chunk {c}");
+                value << (4 * c)
+            })
+            .sum()
+    }
+    /// The clear view of the store: (key, value) of each occupied slot.
+    fn slots(&self, sks: &ServerKey, store: &Store) -> Vec<Option<(u64, u64)>> {
         (0..store.capacity())
-            .map(|i| self.cks.decrypt_bool(&store.occupied[i]).then(|| (self.dec(&store.keys[i]), self.dec(&store.values[i]))))
+            .map(|i| {
+                let kv = (self.number(sks, &store.keys[i]), self.number(sks, &store.values[i]));
+                self.cks.decrypt_bool(&store.occupied[i]).then_some(kv)
+            })
             .collect()
     }
 }
@@ -53,7 +64,7 @@ fn get_set_hit_miss_overwrite_insert_full_and_duplicates() {
     let mut get = |store: &Store, key: u64| {
         let before = pauses.get();
         let r = store.get(&sks, &client.enc(key), &mut pace);
-        assert_eq!(pauses.get() - before, 4, "GET pauses after each batch of matches and of the dot product");
+        assert_eq!(pauses.get() - before, 4, "GET pauses after each batch of matches and of the selection");
         // The answer goes through its wire format and the client's decryption.
         let answer = wire::encode_get_answer(&key_id, BITS, &r.value, &r.found);
         let clear = keys.decrypt_get(&answer).unwrap();
@@ -67,31 +78,31 @@ fn get_set_hit_miss_overwrite_insert_full_and_duplicates() {
 
     let stored = store.set(&sks, &client.enc(42), &client.enc(7), &mut pace);
     assert!(client.cks.decrypt_bool(&stored), "insert into an empty store");
-    assert_eq!(client.slots(&store), vec![Some((42, 7)), None, None, None], "insert fills the first free slot");
+    assert_eq!(client.slots(&sks, &store), vec![Some((42, 7)), None, None, None], "insert fills the first free slot");
     assert_eq!(get(&store, 42), (true, 7), "hit");
     assert_eq!(get(&store, 43), (false, 0), "miss next to a hit");
 
     let stored = store.set(&sks, &client.enc(42), &client.enc(9), &mut pace);
     assert!(client.cks.decrypt_bool(&stored));
-    assert_eq!(client.slots(&store), vec![Some((42, 9)), None, None, None], "overwrite keeps one slot");
+    assert_eq!(client.slots(&sks, &store), vec![Some((42, 9)), None, None, None], "overwrite keeps one slot");
     assert_eq!(get(&store, 42), (true, 9), "hit after overwrite");
 
     for (k, v) in [(0u64, 100u64), (255, 255), (17, 1)] {
         assert!(client.cks.decrypt_bool(&store.set(&sks, &client.enc(k), &client.enc(v), &mut pace)), "insert {k}");
     }
-    assert_eq!(client.slots(&store), vec![Some((42, 9)), Some((0, 100)), Some((255, 255)), Some((17, 1))]);
+    assert_eq!(client.slots(&sks, &store), vec![Some((42, 9)), Some((0, 100)), Some((255, 255)), Some((17, 1))]);
     assert_eq!(get(&store, 0), (true, 100), "key 0 is a real key once stored");
     assert_eq!(get(&store, 255), (true, 255));
 
-    let before = client.slots(&store);
+    let before = client.slots(&sks, &store);
     let stored = store.set(&sks, &client.enc(99), &client.enc(5), &mut pace);
     assert!(!client.cks.decrypt_bool(&stored), "full: reported only in the encrypted result");
-    assert_eq!(client.slots(&store), before, "a full store is unchanged");
+    assert_eq!(client.slots(&sks, &store), before, "a full store is unchanged");
     assert_eq!(get(&store, 99), (false, 0));
 
     let stored = store.set(&sks, &client.enc(17), &client.enc(2), &mut pace);
     assert!(client.cks.decrypt_bool(&stored), "overwrite works in a full store");
-    let slots = client.slots(&store);
+    let slots = client.slots(&sks, &store);
     assert_eq!(slots.iter().filter(|s| matches!(s, Some((17, _)))).count(), 1, "duplicate SET leaves one slot");
     assert_eq!(get(&store, 17), (true, 2));
 }
@@ -103,13 +114,37 @@ fn chunk_matching_covers_every_difference() {
     let keys = ClientKeys::generate().unwrap();
     let cks = keys.tfhe_key();
     let sks = tfhe::integer::ServerKey::new_radix_server_key(cks);
-    let stored: Vec<_> = (0..16u64).map(|k| pseudo_fhe::matching::chunks(&sks, &cks.encrypt_radix(k, 2))).collect();
+    let stored: Vec<_> = (0..16u64).map(|k| pack(&sks, &cks.encrypt_radix(k, 2))).collect();
     let (yes, no) = (cks.encrypt_bool(true), cks.encrypt_bool(false));
     for q in [0u64, 7, 15] {
         let matcher = pseudo_fhe::matching::Matcher::new(&sks, &cks.encrypt_radix(q, 2));
         for (k, chunks) in stored.iter().enumerate() {
-            assert_eq!(cks.decrypt_bool(&matcher.matches(chunks, &yes)), k as u64 == q, "stored {k}, query {q}");
+            assert_eq!(cks.decrypt_bool(&matcher.matches_bool(chunks, &yes)), k as u64 == q, "stored {k}, query {q}");
         }
-        assert!(!cks.decrypt_bool(&matcher.matches(&stored[q as usize], &no)), "a free slot never matches");
+        assert!(!cks.decrypt_bool(&matcher.matches_bool(&stored[q as usize], &no)), "a free slot never matches");
+    }
+}
+
+/// The first-free search works across blocks of slots (8 a block, then
+/// blocks of blocks): in 17 slots, a SET of an absent key fills the first
+/// free slot wherever it is.
+#[test]
+fn insert_finds_the_first_free_slot_across_blocks() {
+    let keys = ClientKeys::generate().unwrap();
+    let cks = keys.tfhe_key();
+    let sks = ServerKey::new_radix_server_key(cks);
+    let client = Client { cks: cks.clone() };
+    for free in [12usize, 3, 16] {
+        let mut store = Store::empty(&sks, 17, 2, 2);
+        for i in 0..17 {
+            store.occupied[i] = cks.encrypt_bool(i < free || i == 15);
+        }
+        let stored = store.set(&sks, &cks.encrypt_radix(2u64, 1), &cks.encrypt_radix(3u64, 1), &mut Pace::unpaced());
+        assert!(cks.decrypt_bool(&stored));
+        let slots = client.slots(&sks, &store);
+        for (i, slot) in slots.iter().enumerate() {
+            let expected = if i == free { Some((2, 3)) } else if i < free || i == 15 { Some((0, 0)) } else { None };
+            assert_eq!(*slot, expected, "first free slot {free}: slot {i}");
+        }
     }
 }

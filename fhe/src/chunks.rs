@@ -1,0 +1,97 @@
+//! Stored keys and values: 4-bit chunks, each with its half.
+//!
+//! A client encrypts a number as 2-bit radix blocks. The store keeps it as
+//! 4-bit **chunks** (blocks 2c and 2c + 1 packed as `low + 4·high`, the last
+//! block alone when the count is odd) and, beside each chunk c, its **half**
+//! c/2 in half units (see [`crate::encoding`]). Chunks halve the bootstraps
+//! of matching and selection; halves make a selection one bootstrap per
+//! chunk: `bootstrap(c + flag)/2 + c/2` is c or 0 (the store, selecting).
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use tfhe::integer::{IntegerCiphertext, RadixCiphertext, ServerKey};
+use tfhe::shortint::ciphertext::NoiseLevel;
+use tfhe::shortint::Ciphertext;
+
+use crate::encoding;
+
+/// 4-bit chunks, least significant first.
+pub type Chunks = Vec<Ciphertext>;
+
+/// A number as chunks and their halves.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Chunked {
+    pub chunks: Chunks,
+    pub halves: Vec<Ciphertext>,
+}
+
+/// Chunks of a number of `blocks` radix blocks.
+pub fn count_for(blocks: usize) -> usize {
+    blocks.div_ceil(2)
+}
+
+pub(crate) fn short(sks: &ServerKey) -> &tfhe::shortint::ServerKey {
+    sks.as_ref()
+}
+
+/// A block with at most nominal noise and a value in [0, 3].
+fn clean_block(sks: &ServerKey, block: &Ciphertext) -> Ciphertext {
+    if block.noise_level() <= NoiseLevel::NOMINAL && block.degree.get() <= 3 {
+        block.clone()
+    } else {
+        short(sks).message_extract(block)
+    }
+}
+
+/// The 4-bit chunks of a radix ciphertext of 2-bit blocks, each cleaned by
+/// one bootstrap (noise: a packed pair has the 2-norm of TFHE-rs' own
+/// bivariate packing, √17).
+pub fn pack(sks: &ServerKey, number: &RadixCiphertext) -> Chunks {
+    let sk = short(sks);
+    let identity = sk.generate_lookup_table(|x| x);
+    number
+        .blocks()
+        .par_chunks(2)
+        .map(|pair| {
+            let mut packed = clean_block(sks, &pair[0]);
+            if let Some(high) = pair.get(1) {
+                let mut high = clean_block(sks, high);
+                sk.unchecked_scalar_mul_assign(&mut high, 4);
+                sk.unchecked_add_assign(&mut packed, &high);
+            }
+            sk.apply_lookup_table(&packed, &identity)
+        })
+        .collect()
+}
+
+impl Chunked {
+    /// Zero, as trivial ciphertexts (for empty slots).
+    pub fn zero(sks: &ServerKey, blocks: usize) -> Chunked {
+        let zero = short(sks).create_trivial(0);
+        Chunked { chunks: vec![zero.clone(); count_for(blocks)], halves: vec![zero; count_for(blocks)] }
+    }
+
+    /// The chunks of `chunks` and their halves (one bootstrap each).
+    pub fn from_chunks(sks: &ServerKey, chunks: Chunks) -> Chunked {
+        let half = encoding::half_identity(short(sks));
+        let halves = chunks.par_iter().map(|c| short(sks).apply_lookup_table(c, &half)).collect();
+        Chunked { chunks, halves }
+    }
+
+    /// A client's radix ciphertext, packed and halved.
+    pub fn of(sks: &ServerKey, number: &RadixCiphertext) -> Chunked {
+        Chunked::from_chunks(sks, pack(sks, number))
+    }
+}
+
+/// Chunks (each a clean value in [0, 15]) back to 2-bit radix blocks: two
+/// bootstraps a chunk, one for a lone last block.
+pub fn unpack(sks: &ServerKey, chunks: &[Ciphertext], blocks: usize) -> RadixCiphertext {
+    let sk = short(sks);
+    let (low, high) = (sk.generate_lookup_table(|x| x % 4), sk.generate_lookup_table(|x| (x / 4) % 4));
+    let out: Vec<Ciphertext> = (0..blocks)
+        .into_par_iter()
+        .map(|b| sk.apply_lookup_table(&chunks[b / 2], if b % 2 == 0 { &low } else { &high }))
+        .collect();
+    RadixCiphertext::from_blocks(out)
+}
