@@ -128,8 +128,8 @@ fn load_slots(client: &SpiClient<'_>, row: &StoreRow) -> Result<Store, PseudoErr
             return Err(PseudoError::KeyStore("store slots are not numbered 0..capacity".into()));
         }
         let bytes = |n: usize| -> Result<Vec<u8>, PseudoError> { Ok(slot.get::<Vec<u8>>(n)?.unwrap_or_default()) };
-        store.keys.push(wire::read_slot_number(&bytes(2)?, row.key_bits)?);
-        store.values.push(wire::read_slot_number(&bytes(3)?, row.value_bits)?);
+        store.keys.push(wire::read_slot_key(&bytes(2)?, row.key_bits)?);
+        store.values.push(wire::read_slot_value(&bytes(3)?, row.value_bits)?);
         store.occupied.push(wire::read_slot_flag(&bytes(4)?)?);
     }
     if store.capacity() != row.capacity {
@@ -168,8 +168,8 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
     let sks = compressed.decompress();
     let empty = Store::empty(&sks, capacity as usize, key_bits as usize, value_bits as usize);
     let (key, value, flag) = (
-        wire::slot_number(&empty.keys[0]),
-        wire::slot_number(&empty.values[0]),
+        wire::slot_key(&empty.keys[0]),
+        wire::slot_value(&empty.values[0]),
         wire::slot_flag(&empty.occupied[0]),
     );
     as_extension_owner(|| {
@@ -252,8 +252,8 @@ pub fn set(name: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>, PseudoError>
                     &[
                         row.id.into(),
                         (i as i32).into(),
-                        wire::slot_number(&store.keys[i]).as_slice().into(),
-                        wire::slot_number(&store.values[i]).as_slice().into(),
+                        wire::slot_key(&store.keys[i]).as_slice().into(),
+                        wire::slot_value(&store.values[i]).as_slice().into(),
                         wire::slot_flag(&store.occupied[i]).as_slice().into(),
                     ],
                 )?;

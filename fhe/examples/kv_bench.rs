@@ -99,7 +99,7 @@ fn main() {
                 plain.keys.push(enc(i * 3));
                 plain.values.push(enc(i));
                 plain.occupied.push(cks.encrypt_bool(i % 2 == 0));
-                store.keys[i as usize] = Chunked::of(&sks, &plain.keys[i as usize]);
+                store.keys[i as usize] = pseudo_fhe::chunks::pack(&sks, &plain.keys[i as usize]);
                 store.values[i as usize] = Chunked::of(&sks, &plain.values[i as usize]);
                 store.occupied[i as usize] = plain.occupied[i as usize].clone();
                 kv.insert(i * 3, enc(i));

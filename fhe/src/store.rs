@@ -13,7 +13,7 @@ use tfhe::integer::{BooleanBlock, RadixCiphertext, ServerKey};
 use tfhe::shortint::server_key::LookupTableOwned;
 use tfhe::shortint::{Ciphertext, ServerKey as ShortKey};
 
-use crate::chunks::{short, unpack, Chunked};
+use crate::chunks::{self, short, unpack, Chunked, Chunks};
 use crate::encoding;
 use crate::matching::Matcher;
 use crate::params::blocks_for;
@@ -48,11 +48,13 @@ impl<'a> Pace<'a> {
     }
 }
 
-/// The slots of a store, as parallel vectors: the key and the value as
-/// chunks with halves ([`crate::chunks`]) and an encrypted "occupied" flag.
+/// The slots of a store, as parallel vectors: the key as 4-bit chunks, the
+/// value as chunks with halves ([`crate::chunks`]) and an encrypted
+/// "occupied" flag. A free slot holds key 0 and value 0 (new slots are
+/// zero and only a SET fills one): SET relies on it.
 #[derive(Clone)]
 pub struct Store {
-    pub keys: Vec<Chunked>,
+    pub keys: Vec<Chunks>,
     pub values: Vec<Chunked>,
     pub occupied: Vec<BooleanBlock>,
     /// Width of the values, for the radix ciphertext a GET returns.
@@ -122,31 +124,72 @@ fn none_before(sk: &ShortKey, bits: &[Ciphertext], nonzero: &LookupTableOwned) -
     (before, any)
 }
 
-/// `old` where the padding flag `place` is clear, `new` where it is set:
-/// three bootstraps a chunk (select old, select new, halve the result).
-fn replace(sk: &ShortKey, old: &Chunked, new: &Chunked, place: &Ciphertext, half: &LookupTableOwned) -> Chunked {
+/// The key of a slot after a SET: the query's chunks added where the
+/// padding flag `fill` is set (a filled slot was free, so held 0), cleaned:
+/// two bootstraps a chunk.
+fn fill_key(sk: &ShortKey, old: &Chunks, query: &Chunked, fill: &Ciphertext, tables: &Tables) -> Chunks {
+    old.par_iter()
+        .zip(query.chunks.par_iter().zip(&query.halves))
+        .map(|(old, (q, q_half))| {
+            let filled = select(sk, q, q_half, fill, &tables.half); // variance 2
+            sk.apply_lookup_table(&encoding::sum(sk, [old, &filled]), &tables.identity) // variance 3
+        })
+        .collect()
+}
+
+/// `c` where the padding flag `flag` is set, 0 where it is clear: one
+/// bootstrap, `bootstrap(c + flag + 16)/2 + c/2` (variance: c's + flag's + 1
+/// into the bootstrap, 2 out).
+fn select(sk: &ShortKey, c: &Ciphertext, c_half: &Ciphertext, flag: &Ciphertext, half: &LookupTableOwned) -> Ciphertext {
+    let mut x = encoding::sum(sk, [c, flag]);
+    encoding::add_constant(&mut x, encoding::FLAG);
+    encoding::sum(sk, [&sk.apply_lookup_table(&x, half), c_half])
+}
+
+/// The value of a slot after a SET: `new` where the padding flag `place` is
+/// set, `old` where it is clear: three bootstraps a chunk (select old with
+/// the complement of `place`, select new, halve the result).
+fn place_value(sk: &ShortKey, old: &Chunked, new: &Chunked, place: &Ciphertext, tables: &Tables) -> Chunked {
+    let mut keep = place.clone();
+    encoding::add_constant(&mut keep, encoding::FLAG);
     let (chunks, halves) = old
         .chunks
         .par_iter()
         .zip(&old.halves)
         .zip(new.chunks.par_iter().zip(&new.halves))
         .map(|((old_c, old_h), (new_c, new_h))| {
-            // Variances: old chunk 4 + place 2; new chunk 1 + place 2.
-            let keep_old = {
-                let x = encoding::sum(sk, [old_c, place]);
-                encoding::sum(sk, [&sk.apply_lookup_table(&x, half), old_h])
-            };
-            let take_new = {
-                let mut x = encoding::sum(sk, [new_c, place]);
-                encoding::add_constant(&mut x, encoding::FLAG);
-                encoding::sum(sk, [&sk.apply_lookup_table(&x, half), new_h])
-            };
-            let chunk = encoding::sum(sk, [&keep_old, &take_new]);
-            let halved = sk.apply_lookup_table(&chunk, half);
+            // Variances: old chunk 4 + place 2 + 1; new chunk 1 + place 2 + 1.
+            let (kept, taken) =
+                rayon::join(|| select(sk, old_c, old_h, &keep, &tables.half), || select(sk, new_c, new_h, place, &tables.half));
+            let chunk = encoding::sum(sk, [&kept, &taken]); // variance 4
+            let halved = sk.apply_lookup_table(&chunk, &tables.half);
             (chunk, halved)
         })
         .unzip();
     Chunked { chunks, halves }
+}
+
+/// The lookup tables of one GET or SET.
+struct Tables {
+    identity: LookupTableOwned,
+    half: LookupTableOwned,
+    nonzero: LookupTableOwned,
+    flag_is_zero: LookupTableOwned,
+    /// (o + fill flag) -> o OR fill, in half units less 1/2.
+    or_flag: LookupTableOwned,
+}
+
+impl Tables {
+    fn new(sk: &ShortKey) -> Tables {
+        Tables {
+            identity: sk.generate_lookup_table(|x| x),
+            half: encoding::half_identity(sk),
+            nonzero: sk.generate_lookup_table(|x| u64::from(x != 0)),
+            flag_is_zero: encoding::flag_of(sk, |x| x == 0),
+            // 0 -> -1/2, 1 -> +1/2, and 16 (negacyclic) -> +1/2.
+            or_flag: encoding::halves(sk, |x| if x == 0 { 31 } else { 1 }),
+        }
+    }
 }
 
 impl Store {
@@ -154,8 +197,9 @@ impl Store {
     /// (of 0 and "free"): that a new store is empty is public anyway; the
     /// first SET turns every slot into a real ciphertext.
     pub fn empty(sks: &ServerKey, capacity: usize, key_bits: usize, value_bits: usize) -> Store {
+        let zero = short(sks).create_trivial(0);
         Store {
-            keys: vec![Chunked::zero(sks, blocks_for(key_bits)); capacity],
+            keys: vec![vec![zero; chunks::count_for(blocks_for(key_bits))]; capacity],
             values: vec![Chunked::zero(sks, blocks_for(value_bits)); capacity],
             occupied: (0..capacity).map(|_| sks.create_trivial_boolean_block(false)).collect(),
             value_bits,
@@ -175,7 +219,7 @@ impl Store {
                 self.keys[range.clone()]
                     .par_iter()
                     .zip(self.occupied[range].par_iter())
-                    .map(|(key, occupied)| matcher.matches(&key.chunks, occupied)),
+                    .map(|(key, occupied)| matcher.matches(key, occupied)),
             );
             pace.between();
         }
@@ -187,36 +231,25 @@ impl Store {
     /// clean the batch's sum.
     pub fn select(&self, sks: &ServerKey, flags: &[Ciphertext], pace: &mut Pace) -> RadixCiphertext {
         let sk = short(sks);
-        let (half, identity) = (encoding::half_identity(sk), sk.generate_lookup_table(|x| x));
+        let tables = Tables::new(sk);
         let width = self.values[0].chunks.len();
         let mut partial: Vec<Vec<Ciphertext>> = vec![Vec::new(); width];
         for range in pace.batches(self.capacity()) {
-            // Slot i, chunk c: bootstrap(c + flag + 16)/2 + c/2 is c when
-            // the flag is set and 0 when not (variance 4 + 1, then 2).
             let picked: Vec<Vec<Ciphertext>> = range
                 .into_par_iter()
                 .map(|i| {
                     let value = &self.values[i];
-                    value
-                        .chunks
-                        .par_iter()
-                        .zip(value.halves.par_iter())
-                        .map(|(c, h)| {
-                            let mut x = encoding::sum(sk, [c, &flags[i]]);
-                            encoding::add_constant(&mut x, encoding::FLAG);
-                            encoding::sum(sk, [&sk.apply_lookup_table(&x, &half), h])
-                        })
-                        .collect()
+                    value.chunks.par_iter().zip(value.halves.par_iter()).map(|(c, h)| select(sk, c, h, &flags[i], &tables.half)).collect()
                 })
                 .collect();
             let sums: Vec<Ciphertext> = (0..width)
                 .into_par_iter()
-                .map(|c| sum_one_hot(sk, picked.iter().map(|p| p[c].clone()).collect(), 2, &identity))
+                .map(|c| sum_one_hot(sk, picked.iter().map(|p| p[c].clone()).collect(), 2, &tables.identity))
                 .collect();
             partial.iter_mut().zip(sums).for_each(|(p, s)| p.push(s));
             pace.between();
         }
-        let chunks: Vec<Ciphertext> = partial.into_par_iter().map(|p| sum_one_hot(sk, p, 1, &identity)).collect();
+        let chunks: Vec<Ciphertext> = partial.into_par_iter().map(|p| sum_one_hot(sk, p, 1, &tables.identity)).collect();
         unpack(sks, &chunks, blocks_for(self.value_bits))
     }
 
@@ -240,6 +273,7 @@ impl Store {
         pace: &mut Pace,
     ) -> BooleanBlock {
         let sk = short(sks);
+        let tables = Tables::new(sk);
         let (key, value) = rayon::join(|| Chunked::of(sks, key), || Chunked::of(sks, value));
         let matched = self.matches(&Matcher::from_chunks(sks, key.chunks.clone()), pace);
         let found = one_hot_any(sk, matched.clone());
@@ -247,7 +281,6 @@ impl Store {
 
         // The first free slot: x = (free slots before it) + occupied + found
         // is 0 only there, and only when the key is absent (variance <= 10).
-        let nonzero = sk.generate_lookup_table(|x| u64::from(x != 0));
         let free: Vec<Ciphertext> = self
             .occupied
             .iter()
@@ -258,28 +291,32 @@ impl Store {
                 f
             })
             .collect();
-        let (none_before, any_free) = none_before(sk, &free, &nonzero);
-        let stored = sk.apply_lookup_table(&encoding::sum(sk, [found, &any_free]), &nonzero);
-        let (is_zero, flag_is_zero) = (sk.generate_lookup_table(|x| u64::from(x == 0)), encoding::flag_of(sk, |x| x == 0));
-        let half = encoding::half_identity(sk);
+        let (none_before, any_free) = none_before(sk, &free, &tables.nonzero);
+        let stored = sk.apply_lookup_table(&encoding::sum(sk, [found, &any_free]), &tables.nonzero);
         for range in pace.batches(self.capacity()) {
-            let updated: Vec<(Chunked, Chunked, Ciphertext)> = range
+            let updated: Vec<(Chunks, Chunked, Ciphertext)> = range
                 .clone()
                 .into_par_iter()
                 .map(|i| {
                     let occupied: &Ciphertext = self.occupied[i].as_ref();
                     let x = encoding::sum(sk, [&none_before[i], occupied, found]);
-                    let (fill, fills) = rayon::join(|| sk.apply_lookup_table(&x, &flag_is_zero), || sk.apply_lookup_table(&x, &is_zero));
+                    let fill = sk.apply_lookup_table(&x, &tables.flag_is_zero);
                     // Filling and matching exclude each other (a fill needs an absent key).
                     let place = encoding::sum(sk, [&fill, &matched[i]]);
                     let ((new_key, new_value), new_occupied) = rayon::join(
                         || {
                             rayon::join(
-                                || replace(sk, &self.keys[i], &key, &place, &half),
-                                || replace(sk, &self.values[i], &value, &place, &half),
+                                || fill_key(sk, &self.keys[i], &key, &fill, &tables),
+                                || place_value(sk, &self.values[i], &value, &place, &tables),
                             )
                         },
-                        || sk.apply_lookup_table(&encoding::sum(sk, [occupied, &fills]), &nonzero),
+                        || {
+                            // occupied + fill flag is 0, 1 or 16 (never 17).
+                            let mut o = sk.apply_lookup_table(&encoding::sum(sk, [occupied, &fill]), &tables.or_flag);
+                            encoding::add_constant(&mut o, encoding::UNIT / 2);
+                            o.degree = tfhe::shortint::ciphertext::Degree::new(1);
+                            o
+                        },
                     );
                     (new_key, new_value, new_occupied)
                 })

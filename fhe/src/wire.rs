@@ -17,7 +17,7 @@
 //! checked against [`crate::params::PARAMS`] and the expected block count
 //! before it reaches a computation.
 
-use crate::chunks::{self, Chunked};
+use crate::chunks::{self, Chunked, Chunks};
 use crate::params::{self, blocks_for};
 use crate::FheError;
 use bincode::Options;
@@ -199,12 +199,26 @@ pub fn slot_flag(flag: &BooleanBlock) -> Vec<u8> {
     to_bincode(flag)
 }
 
-/// A stored key or value: its chunks and their halves.
-pub fn slot_number(number: &Chunked) -> Vec<u8> {
-    to_bincode(number)
+/// A stored key: its chunks.
+pub fn slot_key(key: &Chunks) -> Vec<u8> {
+    to_bincode(key)
 }
 
-pub fn read_slot_number(bytes: &[u8], bits: usize) -> Result<Chunked, FheError> {
+pub fn read_slot_key(bytes: &[u8], bits: usize) -> Result<Chunks, FheError> {
+    let expected = chunks::count_for(blocks_for(bits));
+    let key: Chunks = from_bincode(bytes, expected as u64 * BLOCK_LIMIT)?;
+    if key.len() != expected {
+        return Err(FheError::Malformed("stored slot has the wrong number of key chunks"));
+    }
+    Ok(key)
+}
+
+/// A stored value: its chunks and their halves.
+pub fn slot_value(value: &Chunked) -> Vec<u8> {
+    to_bincode(value)
+}
+
+pub fn read_slot_value(bytes: &[u8], bits: usize) -> Result<Chunked, FheError> {
     let expected = chunks::count_for(blocks_for(bits));
     let number: Chunked = from_bincode(bytes, 2 * expected as u64 * BLOCK_LIMIT)?;
     if number.chunks.len() != expected || number.halves.len() != expected {

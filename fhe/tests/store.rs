@@ -23,9 +23,14 @@ impl Client {
     fn dec(&self, c: &RadixCiphertext) -> u64 {
         self.cks.decrypt_radix(c)
     }
-    /// A stored number: its chunks packed back, after checking every half
+    /// A stored key: its chunks packed back.
+    fn key(&self, chunks: &[tfhe::shortint::Ciphertext]) -> u64 {
+        let short: &tfhe::shortint::ClientKey = self.cks.as_ref();
+        chunks.iter().enumerate().map(|(c, chunk)| short.decrypt_message_and_carry(chunk) << (4 * c)).sum()
+    }
+    /// A stored value: its chunks packed back, after checking every half
     /// is half its chunk (twice the half decrypts to the chunk).
-    fn number(&self, sks: &ServerKey, n: &Chunked) -> u64 {
+    fn value(&self, sks: &ServerKey, n: &Chunked) -> u64 {
         let short: &tfhe::shortint::ClientKey = self.cks.as_ref();
         let sk: &tfhe::shortint::ServerKey = sks.as_ref();
         n.chunks
@@ -43,7 +48,7 @@ impl Client {
     fn slots(&self, sks: &ServerKey, store: &Store) -> Vec<Option<(u64, u64)>> {
         (0..store.capacity())
             .map(|i| {
-                let kv = (self.number(sks, &store.keys[i]), self.number(sks, &store.values[i]));
+                let kv = (self.key(&store.keys[i]), self.value(sks, &store.values[i]));
                 self.cks.decrypt_bool(&store.occupied[i]).then_some(kv)
             })
             .collect()
