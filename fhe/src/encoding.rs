@@ -26,7 +26,8 @@ pub const UNIT: u64 = 1 << 59;
 /// The padding flag of a true bit: 16 units.
 pub const FLAG: u64 = 1 << 63;
 /// Most variance (in units of one fresh ciphertext) a sum fed to a bootstrap
-/// carries here: 16, a 2-norm of 4, below the parameter set's 5 for margin.
+/// carries here: 16, a 2-norm of 4, below the parameter set's 5 for margin
+/// (the one exception is packing two blocks, 17: see `chunks::pack`).
 pub const VARIANCE_BUDGET: usize = 16;
 
 /// A table whose outputs are in half units: `twice(x)` is twice the output.
