@@ -83,7 +83,17 @@ fn main() {
     }
     let eq_ms = secs(t) * 1000.0 / 5.0;
     println!("pseudo_fhe benchmark: {}, {threads} threads", pseudo_fhe::params::PARAMS_NAME);
-    println!("one bootstrap (one thread): {pbs_ms:.1} ms; one 16-bit eq_parallelized: {eq_ms:.0} ms\n");
+    println!("one bootstrap (one thread): {pbs_ms:.1} ms; one 16-bit eq_parallelized: {eq_ms:.0} ms");
+    // What one 16-bit slot takes in the database, after a SET (real ciphertexts).
+    let mut one = Store::empty(&sks, 1, 16, 16);
+    one.set(&sks, &cks.encrypt_radix(1u64, 8), &cks.encrypt_radix(2u64, 8), &mut Pace::unpaced());
+    let kb = |b: Vec<u8>| b.len() as f64 / 1000.0;
+    let (k, v, o) = (
+        kb(pseudo_fhe::wire::slot_key(&one.keys[0])),
+        kb(pseudo_fhe::wire::slot_value(&one.values[0])),
+        kb(pseudo_fhe::wire::slot_flag(&one.occupied[0])),
+    );
+    println!("one 16-bit slot: key {k:.1} kB, value {v:.1} kB, occupied {o:.1} kB, total {:.1} kB\n", k + v + o);
     println!(
         "{:>8} {:>5} | {:>8} {:>8} | {:>12} {:>11} | {:>13} {:>16}",
         "capacity", "bits", "GET s", "SET s", "eq+dot GET s", "naive GET s", "KVStore get s", "KVStore update s"

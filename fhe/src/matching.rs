@@ -14,9 +14,9 @@
 //! (16 units, see [`crate::encoding`]) ready for selection. 16-bit keys:
 //! 4 + 1 bootstraps per slot instead of 12.
 //!
-//! Noise (variances in fresh-ciphertext units, budget 25): a stored chunk
-//! is a sum of 4 bootstrap outputs (after a SET) and the query chunk 1, so
-//! K - Q holds 5; a sum of flags at most 5.
+//! Noise (variances in fresh-ciphertext units, see [`crate::encoding`]): a
+//! stored key chunk is a bootstrap output and so is a packed query chunk,
+//! so K - Q holds 2; a sum of flags at most 5.
 
 use rayon::prelude::*;
 use tfhe::core_crypto::algorithms::lwe_ciphertext_opposite_assign;
