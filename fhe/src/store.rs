@@ -139,7 +139,7 @@ fn fill_key(sk: &ShortKey, old: &Chunks, query: &Chunked, fill: &Ciphertext, tab
 }
 
 /// `c` where the padding flag `flag` is set, 0 where it is clear: one
-/// bootstrap, `bootstrap(c + flag + 16)/2 + c/2` (variance: c's + flag's + 1
+/// bootstrap, `bootstrap(c + flag + 16)/2 + c/2` (variance: c's + flag's
 /// into the bootstrap, 2 out).
 fn select(sk: &ShortKey, c: &Ciphertext, c_half: &Ciphertext, flag: &Ciphertext, half: &LookupTableOwned) -> Ciphertext {
     let mut x = encoding::sum(sk, [c, flag]);
@@ -159,7 +159,7 @@ fn place_value(sk: &ShortKey, old: &Chunked, new: &Chunked, place: &Ciphertext, 
         .zip(&old.halves)
         .zip(new.chunks.par_iter().zip(&new.halves))
         .map(|((old_c, old_h), (new_c, new_h))| {
-            // Variances: old chunk 4 + place 2 + 1; new chunk 1 + place 2 + 1.
+            // Variances into the bootstraps: old chunk 4 + place 2; new chunk 1 + place 2.
             let (kept, taken) =
                 rayon::join(|| select(sk, old_c, old_h, &keep, &tables.half), || select(sk, new_c, new_h, place, &tables.half));
             let chunk = encoding::sum(sk, [&kept, &taken]); // variance 4
