@@ -56,7 +56,7 @@ ALTER TABLE pseudo_fhe.slot
     ALTER COLUMN value SET STORAGE EXTERNAL,
     ALTER COLUMN occupied SET STORAGE EXTERNAL;
 COMMENT ON TABLE pseudo_fhe.slot IS
-    'The slots of each FHE store: encrypted key and value (each as 4-bit chunks and their halves), encrypted occupied flag; every SET rewrites all of them';
+    'The slots of each FHE store: encrypted key (4-bit chunks) and value (halves of its 4-bit chunks), encrypted occupied flag; every SET rewrites all of them';
 
 REVOKE ALL ON pseudo_fhe.store, pseudo_fhe.slot FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('pseudo_fhe.store', '');

@@ -1,11 +1,12 @@
-//! Stored keys and values: 4-bit chunks, each with its half.
+//! Stored keys and values: 4-bit chunks, and halves of chunks.
 //!
-//! A client encrypts a number as 2-bit radix blocks. The store keeps it as
-//! 4-bit **chunks** (blocks 2c and 2c + 1 packed as `low + 4·high`, the last
-//! block alone when the count is odd) and, beside each chunk c, its **half**
-//! c/2 in half units (see [`crate::encoding`]). Chunks halve the bootstraps
-//! of matching and selection; halves make a selection one bootstrap per
-//! chunk: `bootstrap(c + flag)/2 + c/2` is c or 0 (the store, selecting).
+//! A client encrypts a number as 2-bit radix blocks. The store keeps a key
+//! as 4-bit **chunks** (blocks 2c and 2c + 1 packed as `low + 4·high`, the
+//! last block alone when the count is odd), and a value as the **halves** of
+//! its chunks: c/2 in half units (see [`crate::encoding`]), from which the
+//! chunk is recovered exactly by doubling (variance 4). Chunks halve the
+//! bootstraps of matching and selection; halves make a selection one
+//! bootstrap per chunk: `bootstrap(c + flag + 16)/2 + c/2` is c or 0.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -18,10 +19,9 @@ use crate::encoding;
 /// 4-bit chunks, least significant first.
 pub type Chunks = Vec<Ciphertext>;
 
-/// A number as chunks and their halves.
+/// A number as the halves of its chunks.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Chunked {
-    pub chunks: Chunks,
     pub halves: Vec<Ciphertext>,
 }
 
@@ -67,21 +67,24 @@ pub fn pack(sks: &ServerKey, number: &RadixCiphertext) -> Chunks {
 impl Chunked {
     /// Zero, as trivial ciphertexts (for empty slots).
     pub fn zero(sks: &ServerKey, blocks: usize) -> Chunked {
-        let zero = short(sks).create_trivial(0);
-        Chunked { chunks: vec![zero.clone(); count_for(blocks)], halves: vec![zero; count_for(blocks)] }
+        Chunked { halves: vec![short(sks).create_trivial(0); count_for(blocks)] }
     }
 
-    /// The chunks of `chunks` and their halves (one bootstrap each).
-    pub fn from_chunks(sks: &ServerKey, chunks: Chunks) -> Chunked {
+    /// The halves of `chunks` (one bootstrap each).
+    pub fn from_chunks(sks: &ServerKey, chunks: &[Ciphertext]) -> Chunked {
         let half = encoding::half_identity(short(sks));
-        let halves = chunks.par_iter().map(|c| short(sks).apply_lookup_table(c, &half)).collect();
-        Chunked { chunks, halves }
+        Chunked { halves: chunks.par_iter().map(|c| short(sks).apply_lookup_table(c, &half)).collect() }
     }
 
     /// A client's radix ciphertext, packed and halved.
     pub fn of(sks: &ServerKey, number: &RadixCiphertext) -> Chunked {
-        Chunked::from_chunks(sks, pack(sks, number))
+        Chunked::from_chunks(sks, &pack(sks, number))
     }
+}
+
+/// A chunk from its half: exact, with four times the half's variance.
+pub fn double(sk: &tfhe::shortint::ServerKey, half: &Ciphertext) -> Ciphertext {
+    sk.unchecked_scalar_mul(half, 2)
 }
 
 /// Chunks (each a clean value in [0, 15]) back to 2-bit radix blocks: two

@@ -13,7 +13,7 @@ use tfhe::integer::{BooleanBlock, RadixCiphertext, ServerKey};
 use tfhe::shortint::server_key::LookupTableOwned;
 use tfhe::shortint::{Ciphertext, ServerKey as ShortKey};
 
-use crate::chunks::{self, short, unpack, Chunked, Chunks};
+use crate::chunks::{self, pack, short, unpack, Chunked, Chunks};
 use crate::encoding;
 use crate::matching::Matcher;
 use crate::params::blocks_for;
@@ -50,7 +50,7 @@ impl<'a> Pace<'a> {
 }
 
 /// The slots of a store, as parallel vectors: the key as 4-bit chunks, the
-/// value as chunks with halves ([`crate::chunks`]) and an encrypted
+/// value as halves of chunks ([`crate::chunks`]) and an encrypted
 /// "occupied" flag. A free slot holds key 0 and value 0 (new slots are
 /// zero and only a SET fills one): SET relies on it.
 #[derive(Clone)]
@@ -128,9 +128,9 @@ fn none_before(sk: &ShortKey, bits: &[Ciphertext], nonzero: &LookupTableOwned) -
 /// The key of a slot after a SET: the query's chunks added where the
 /// padding flag `fill` is set (a filled slot was free, so held 0), cleaned:
 /// two bootstraps a chunk.
-fn fill_key(sk: &ShortKey, old: &Chunks, query: &Chunked, fill: &Ciphertext, tables: &Tables) -> Chunks {
+fn fill_key(sk: &ShortKey, old: &Chunks, query: &Chunks, query_halves: &Chunked, fill: &Ciphertext, tables: &Tables) -> Chunks {
     old.par_iter()
-        .zip(query.chunks.par_iter().zip(&query.halves))
+        .zip(query.par_iter().zip(&query_halves.halves))
         .map(|(old, (q, q_half))| {
             let filled = select(sk, q, q_half, fill, &tables.half); // variance 2
             sk.apply_lookup_table(&encoding::sum(sk, [old, &filled]), &tables.identity) // variance 3
@@ -150,24 +150,23 @@ fn select(sk: &ShortKey, c: &Ciphertext, c_half: &Ciphertext, flag: &Ciphertext,
 /// The value of a slot after a SET: `new` where the padding flag `place` is
 /// set, `old` where it is clear: three bootstraps a chunk (select old with
 /// the complement of `place`, select new, halve the result).
-fn place_value(sk: &ShortKey, old: &Chunked, new: &Chunked, place: &Ciphertext, tables: &Tables) -> Chunked {
+fn place_value(sk: &ShortKey, old: &Chunked, new: &Chunks, new_halves: &Chunked, place: &Ciphertext, tables: &Tables) -> Chunked {
     let mut keep = place.clone();
     encoding::add_constant(&mut keep, encoding::FLAG);
-    let (chunks, halves) = old
-        .chunks
+    let halves = old
+        .halves
         .par_iter()
-        .zip(&old.halves)
-        .zip(new.chunks.par_iter().zip(&new.halves))
-        .map(|((old_c, old_h), (new_c, new_h))| {
+        .zip(new.par_iter().zip(&new_halves.halves))
+        .map(|(old_h, (new_c, new_h))| {
             // Variances into the bootstraps: old chunk 4 + place 2; new chunk 1 + place 2.
-            let (kept, taken) =
-                rayon::join(|| select(sk, old_c, old_h, &keep, &tables.half), || select(sk, new_c, new_h, place, &tables.half));
-            let chunk = encoding::sum(sk, [&kept, &taken]); // variance 4
-            let halved = sk.apply_lookup_table(&chunk, &tables.half);
-            (chunk, halved)
+            let (kept, taken) = rayon::join(
+                || select(sk, &chunks::double(sk, old_h), old_h, &keep, &tables.half),
+                || select(sk, new_c, new_h, place, &tables.half),
+            );
+            sk.apply_lookup_table(&encoding::sum(sk, [&kept, &taken]), &tables.half) // variance 4
         })
-        .unzip();
-    Chunked { chunks, halves }
+        .collect();
+    Chunked { halves }
 }
 
 /// The lookup tables of one GET or SET.
@@ -233,14 +232,15 @@ impl Store {
     pub fn select(&self, sks: &ServerKey, flags: &[Ciphertext], pace: &mut Pace) -> RadixCiphertext {
         let sk = short(sks);
         let tables = Tables::new(sk);
-        let width = self.values[0].chunks.len();
+        let width = self.values[0].halves.len();
         let mut partial: Vec<Vec<Ciphertext>> = vec![Vec::new(); width];
         for range in pace.batches(self.capacity()) {
             let picked: Vec<Vec<Ciphertext>> = range
                 .into_par_iter()
                 .map(|i| {
                     let value = &self.values[i];
-                    value.chunks.par_iter().zip(value.halves.par_iter()).map(|(c, h)| select(sk, c, h, &flags[i], &tables.half)).collect()
+                    // The chunk is twice its half: variance 4, + flag 1.
+                    value.halves.par_iter().map(|h| select(sk, &chunks::double(sk, h), h, &flags[i], &tables.half)).collect()
                 })
                 .collect();
             let sums: Vec<Ciphertext> = (0..width)
@@ -275,8 +275,9 @@ impl Store {
     ) -> BooleanBlock {
         let sk = short(sks);
         let tables = Tables::new(sk);
-        let (key, value) = rayon::join(|| Chunked::of(sks, key), || Chunked::of(sks, value));
-        let matched = self.matches(&Matcher::from_chunks(sks, key.chunks.clone()), pace);
+        let (key, value) = rayon::join(|| pack(sks, key), || pack(sks, value));
+        let (key_halves, value_halves) = rayon::join(|| Chunked::from_chunks(sks, &key), || Chunked::from_chunks(sks, &value));
+        let matched = self.matches(&Matcher::from_chunks(sks, key.clone()), pace);
         let found = one_hot_any(sk, matched.clone());
         let found: &Ciphertext = found.as_ref();
 
@@ -307,8 +308,8 @@ impl Store {
                     let ((new_key, new_value), new_occupied) = rayon::join(
                         || {
                             rayon::join(
-                                || fill_key(sk, &self.keys[i], &key, &fill, &tables),
-                                || place_value(sk, &self.values[i], &value, &place, &tables),
+                                || fill_key(sk, &self.keys[i], &key, &key_halves, &fill, &tables),
+                                || place_value(sk, &self.values[i], &value, &value_halves, &place, &tables),
                             )
                         },
                         || {

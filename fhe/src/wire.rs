@@ -213,7 +213,7 @@ pub fn read_slot_key(bytes: &[u8], bits: usize) -> Result<Chunks, FheError> {
     Ok(key)
 }
 
-/// A stored value: its chunks and their halves.
+/// A stored value: the halves of its chunks.
 pub fn slot_value(value: &Chunked) -> Vec<u8> {
     to_bincode(value)
 }
@@ -221,7 +221,7 @@ pub fn slot_value(value: &Chunked) -> Vec<u8> {
 pub fn read_slot_value(bytes: &[u8], bits: usize) -> Result<Chunked, FheError> {
     let expected = chunks::count_for(blocks_for(bits));
     let number: Chunked = from_bincode(bytes, 2 * expected as u64 * BLOCK_LIMIT)?;
-    if number.chunks.len() != expected || number.halves.len() != expected {
+    if number.halves.len() != expected {
         return Err(FheError::Malformed("stored slot has the wrong number of chunks"));
     }
     Ok(number)
