@@ -19,6 +19,7 @@ use crate::owner_context::as_extension_owner;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pseudo_fhe::wire::{self, KeyId};
+use pseudo_fhe::store::KEY_CLEAN_PERIOD;
 use pseudo_fhe::{params, FheError, Pace, Store};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -167,11 +168,11 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
     let caller = Caller::current();
     let sks = compressed.decompress();
     let empty = Store::empty(&sks, capacity as usize, key_bits as usize, value_bits as usize);
-    let (key, value, flag) = (
-        wire::slot_key(&empty.keys[0]),
-        wire::slot_value(&empty.values[0]),
-        wire::slot_flag(&empty.occupied[0]),
-    );
+    // Empty slots differ only in their keys' noise bookkeeping, which
+    // repeats every KEY_CLEAN_PERIOD slots (Store::empty).
+    let keys: Vec<Vec<u8>> = empty.keys.iter().take(KEY_CLEAN_PERIOD).map(wire::slot_key).collect();
+    let keys_len = keys.len();
+    let (value, flag) = (wire::slot_value(&empty.values[0]), wire::slot_flag(&empty.occupied[0]));
     as_extension_owner(|| {
         Spi::connect_mut(|client| {
             let id = client.update(
@@ -194,14 +195,15 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
             let id = id.first().get::<i32>(1)?.unwrap_or(0);
             client.update(
                 "INSERT INTO pseudo_fhe.slot (store_id, slot, key, value, occupied) \
-                 SELECT $1, s, $2, $3, $4 FROM pg_catalog.generate_series(0, $5 - 1) AS s",
+                 SELECT $1, s, $2[s % $6 + 1], $3, $4 FROM pg_catalog.generate_series(0, $5 - 1) AS s",
                 None,
                 &[
                     id.into(),
-                    key.as_slice().into(),
+                    keys.into(),
                     value.as_slice().into(),
                     flag.as_slice().into(),
                     capacity.into(),
+                    (keys_len as i32).into(),
                 ],
             )?;
             Ok(())

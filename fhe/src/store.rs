@@ -10,6 +10,7 @@
 use rayon::prelude::*;
 use tfhe::core_crypto::algorithms::lwe_ciphertext_opposite_assign;
 use tfhe::integer::{BooleanBlock, RadixCiphertext, ServerKey};
+use tfhe::shortint::ciphertext::{Degree, MaxNoiseLevel, NoiseLevel};
 use tfhe::shortint::server_key::LookupTableOwned;
 use tfhe::shortint::{Ciphertext, ServerKey as ShortKey};
 
@@ -125,15 +126,43 @@ fn none_before(sk: &ShortKey, bits: &[Ciphertext], nonzero: &LookupTableOwned) -
     (before, any)
 }
 
-/// The key of a slot after a SET: the query's chunks added where the
-/// padding flag `fill` is set (a filled slot was free, so held 0), cleaned:
-/// two bootstraps a chunk.
+/// Noise bookkeeping of stored keys. A key chunk is not cleaned by every
+/// SET: a SET adds the (usually zero) filled chunk, variance 2, and TFHE-rs'
+/// `NoiseLevel` of the chunk (persisted with it) counts that up. A chunk is
+/// cleaned, one bootstrap, when the sum would pass [`KEY_NOISE_MAX`]: a
+/// stored chunk then feeds a match with at most 13 + 1 (the query) and a
+/// cleaning with 13 + 2, within the budget of 16. Cleaned chunks restart at
+/// 1, so each key is cleaned every [`KEY_CLEAN_PERIOD`] SETs.
+pub const KEY_NOISE_MAX: u64 = 13;
+/// The variance one SET adds to a stored key chunk.
+const KEY_FILL_NOISE: u64 = 2;
+/// SETs between two cleanings of a key: levels 1, 3, ..., 13, then clean.
+pub const KEY_CLEAN_PERIOD: usize = 7;
+
+/// Raises the noise bookkeeping of a key as if `sets` SETs had passed (an
+/// upper bound stays an upper bound). New stores age slot i by i mod
+/// [`KEY_CLEAN_PERIOD`], so every SET cleans about a seventh of the keys
+/// instead of all of them every seventh SET.
+pub fn age_key(key: &mut Chunks, sets: usize, max: MaxNoiseLevel) {
+    for chunk in key {
+        chunk.set_noise_level(chunk.noise_level() + NoiseLevel::NOMINAL * (KEY_FILL_NOISE * sets as u64), max);
+    }
+}
+
+/// The key of a slot after a SET: the query's chunk added where the padding
+/// flag `fill` is set (a filled slot was free, so held 0): one bootstrap a
+/// chunk, plus one to clean it when its noise is due (see [`KEY_NOISE_MAX`]).
 fn fill_key(sk: &ShortKey, old: &Chunks, query: &Chunks, query_halves: &Chunked, fill: &Ciphertext, tables: &Tables) -> Chunks {
     old.par_iter()
         .zip(query.par_iter().zip(&query_halves.halves))
         .map(|(old, (q, q_half))| {
             let filled = select(sk, q, q_half, fill, &tables.half); // variance 2
-            sk.apply_lookup_table(&encoding::sum(sk, [old, &filled]), &tables.identity) // variance 3
+            let mut key = encoding::sum(sk, [old, &filled]);
+            key.degree = Degree::new(15);
+            if key.noise_level().get() > KEY_NOISE_MAX {
+                key = sk.apply_lookup_table(&key, &tables.identity); // at most 13 + 2
+            }
+            key
         })
         .collect()
 }
@@ -195,11 +224,19 @@ impl Tables {
 impl Store {
     /// An empty store of `capacity` slots. The slots are trivial encryptions
     /// (of 0 and "free"): that a new store is empty is public anyway; the
-    /// first SET turns every slot into a real ciphertext.
+    /// first SET turns every slot into a real ciphertext. Slot i's key is
+    /// aged by i mod [`KEY_CLEAN_PERIOD`] SETs ([`age_key`]).
     pub fn empty(sks: &ServerKey, capacity: usize, key_bits: usize, value_bits: usize) -> Store {
         let zero = short(sks).create_trivial(0);
+        let key = vec![zero; chunks::count_for(blocks_for(key_bits))];
         Store {
-            keys: vec![vec![zero; chunks::count_for(blocks_for(key_bits))]; capacity],
+            keys: (0..capacity)
+                .map(|i| {
+                    let mut k = key.clone();
+                    age_key(&mut k, i % KEY_CLEAN_PERIOD, short(sks).max_noise_level);
+                    k
+                })
+                .collect(),
             values: vec![Chunked::zero(sks, blocks_for(value_bits)); capacity],
             occupied: (0..capacity).map(|_| sks.create_trivial_boolean_block(false)).collect(),
             value_bits,
@@ -316,7 +353,7 @@ impl Store {
                             // occupied + fill flag is 0, 1 or 16 (never 17).
                             let mut o = sk.apply_lookup_table(&encoding::sum(sk, [occupied, &fill]), &tables.or_flag);
                             encoding::add_constant(&mut o, encoding::UNIT / 2);
-                            o.degree = tfhe::shortint::ciphertext::Degree::new(1);
+                            o.degree = Degree::new(1);
                             o
                         },
                     );

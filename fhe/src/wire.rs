@@ -19,6 +19,7 @@
 
 use crate::chunks::{self, Chunked, Chunks};
 use crate::params::{self, blocks_for};
+use crate::store::KEY_NOISE_MAX;
 use crate::FheError;
 use bincode::Options;
 use serde::de::DeserializeOwned;
@@ -209,6 +210,10 @@ pub fn read_slot_key(bytes: &[u8], bits: usize) -> Result<Chunks, FheError> {
     let key: Chunks = from_bincode(bytes, expected as u64 * BLOCK_LIMIT)?;
     if key.len() != expected {
         return Err(FheError::Malformed("stored slot has the wrong number of key chunks"));
+    }
+    // A SET trusts this bookkeeping to decide when a key is cleaned.
+    if key.iter().any(|c| c.noise_level().get() > KEY_NOISE_MAX) {
+        return Err(FheError::Malformed("stored key chunk is noisier than a store keeps its keys"));
     }
     Ok(key)
 }

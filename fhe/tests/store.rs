@@ -5,6 +5,7 @@
 
 use pseudo_fhe::client::ClientKeys;
 use pseudo_fhe::chunks::{double, pack, Chunked};
+use pseudo_fhe::store::{KEY_CLEAN_PERIOD, KEY_NOISE_MAX};
 use pseudo_fhe::{blocks_for, wire, Pace, Store};
 use std::cell::Cell;
 use tfhe::integer::{ClientKey, RadixCiphertext, ServerKey};
@@ -145,12 +146,14 @@ fn insert_finds_the_first_free_slot_across_blocks() {
 
 /// The noise of every stored ciphertext stays at its design level however
 /// many SETs a store has seen (`fhe/src/encoding.rs`: variances in units of
-/// one fresh bootstrap output): key chunks and value halves 1 (bootstrap
-/// outputs), value chunks 4 (twice a half), occupied flags 1. Measured with the
-/// client key after 24 SETs, against the spread of 64 fresh bootstrap
-/// outputs; a bound of 6 standard deviations is never crossed by chance
-/// (2e-9 a sample), while keys left uncleaned (variance 1 + 2 per SET) would
-/// cross it with probability 0.4 a sample.
+/// one fresh bootstrap output): value halves 1 (bootstrap outputs), value
+/// chunks 4 (twice a half), occupied flags 1, key chunks their recorded noise
+/// level, which stays at most `KEY_NOISE_MAX` (13) because each SET cleans
+/// the keys that are due, one slot in `KEY_CLEAN_PERIOD` (7). Measured with
+/// the client key after 16 SETs of a 7-slot store, against the spread of 64
+/// fresh bootstrap outputs; a bound of 6 standard deviations is never crossed
+/// by chance (2e-9 a sample), while keys never cleaned (variance 1 + 2 per
+/// SET) would break the level bound at once and the noise bound soon after.
 #[test]
 fn stored_noise_stays_at_its_design_level() {
     use pseudo_fhe::encoding::UNIT;
@@ -171,22 +174,28 @@ fn stored_noise_stays_at_its_design_level() {
     let sigma = (fresh.iter().map(|n| n * n).sum::<f64>() / fresh.len() as f64).sqrt();
     assert!(sigma > 0.0 && sigma < UNIT as f64 / 64.0, "fresh bootstrap noise {sigma} is small and not zero");
 
-    let mut store = Store::empty(&sks, 2, 8, 8);
-    for round in 0..24u64 {
+    let slots = KEY_CLEAN_PERIOD;
+    let mut store = Store::empty(&sks, slots, 8, 8);
+    let level = |store: &Store, i: usize| store.keys[i].iter().map(|c| c.noise_level().get()).max().unwrap();
+    for round in 0..16u64 {
         let key = if round % 3 == 0 { 5u64 } else { 9 };
         let stored = store.set(&sks, &cks.encrypt_radix(key, 4), &cks.encrypt_radix(round * 7 % 256, 4), &mut Pace::unpaced());
         assert!(cks.decrypt_bool(&stored));
+        // The cleaning is spread: each SET cleans one slot's key of the seven.
+        let cleaned = (0..slots).filter(|&i| level(&store, i) == 1).count();
+        assert_eq!(cleaned, 1, "round {round}: keys cleaned");
+        assert!((0..slots).all(|i| level(&store, i) <= KEY_NOISE_MAX), "round {round}: a key above its noise bound");
     }
     let bound = |variance: f64| 6.0 * sigma * variance.sqrt();
     let mut worst = 0.0f64;
-    for i in 0..2 {
+    for i in 0..slots {
         let mut check = |what: &str, ct: &tfhe::shortint::Ciphertext, scale: u64, variance: f64| {
             let n = noise(ct, scale).abs();
             worst = worst.max(n / (sigma * variance.sqrt()));
             assert!(n < bound(variance), "slot {i}, {what}: noise {n:.3e} over 6 sd of variance {variance} (sd of one fresh output {sigma:.3e})");
         };
         for c in &store.keys[i] {
-            check("key chunk", c, UNIT, 1.0);
+            check("key chunk", c, UNIT, c.noise_level().get() as f64);
         }
         for h in &store.values[i].halves {
             check("value half", h, UNIT / 2, 1.0);

@@ -83,3 +83,20 @@ fn server_keys_are_checked() {
     let framed = wire::encode_server_key(&id, &tfhe::integer::CompressedServerKey::new_radix_compressed_server_key(&foreign));
     assert!(matches!(wire::decode_server_key(&framed), Err(FheError::Malformed(_))), "foreign parameters");
 }
+
+#[test]
+fn stored_keys_noisier_than_the_store_keeps_them_are_refused() {
+    use pseudo_fhe::store::{age_key, KEY_CLEAN_PERIOD, KEY_NOISE_MAX};
+    let keys = ClientKeys::generate().unwrap();
+    let sks = tfhe::integer::ServerKey::new_radix_server_key(keys.tfhe_key());
+    let max = AsRef::<tfhe::shortint::ServerKey>::as_ref(&sks).max_noise_level;
+    let mut key = pseudo_fhe::chunks::pack(&sks, &keys.tfhe_key().encrypt_radix(77u64, 4));
+    // A fresh key and one aged to the last SET before its cleaning are fine.
+    assert!(wire::read_slot_key(&wire::slot_key(&key), 8).is_ok());
+    age_key(&mut key, KEY_CLEAN_PERIOD - 1, max);
+    assert_eq!(key[0].noise_level().get(), KEY_NOISE_MAX);
+    assert!(wire::read_slot_key(&wire::slot_key(&key), 8).is_ok());
+    // One more SET without cleaning is what a store never writes.
+    age_key(&mut key, 1, max);
+    assert!(matches!(wire::read_slot_key(&wire::slot_key(&key), 8), Err(FheError::Malformed(_))));
+}
