@@ -118,7 +118,7 @@ fn server_key(client: &SpiClient<'_>, row: &StoreRow) -> Result<Rc<ServerKey>, P
 }
 
 fn load_slots(client: &SpiClient<'_>, row: &StoreRow) -> Result<Store, PseudoError> {
-    let mut store = Store { keys: Vec::new(), values: Vec::new(), occupied: Vec::new(), value_bits: row.value_bits };
+    let mut store = Store { keys: Vec::new(), values: Vec::new(), occupied: Vec::new() };
     let table = client.select(
         "SELECT slot, key, value, occupied FROM pseudo_fhe.slot WHERE store_id = $1 ORDER BY slot",
         None,
@@ -225,7 +225,7 @@ pub fn get(name: &str, query: &[u8]) -> Result<Vec<u8>, PseudoError> {
         })
     })?;
     let answer = store.get(&sks, &query, &mut pace());
-    Ok(wire::encode_get_answer(&row.key_id, row.value_bits, &answer.value, &answer.found))
+    Ok(wire::encode_get_answer(&row.key_id, row.value_bits, &answer))
 }
 
 /// `pseudo_fhe_set`: stores an encrypted pair; the encrypted "stored" flag.

@@ -127,8 +127,7 @@ fn main() {
                 let t = Instant::now();
                 let r = store.get(&sks, &query, &mut Pace::unpaced());
                 get = get.min(secs(t));
-                assert_eq!(cks.decrypt_radix::<u64>(&r.value), 2);
-                assert!(cks.decrypt_bool(&r.found));
+                assert_eq!(keys.decrypt_answer(&r).unwrap(), (true, 2));
                 let t = Instant::now();
                 let e = eq_dot_get(&sks, &plain, &query);
                 eq_dot = eq_dot.min(secs(t));

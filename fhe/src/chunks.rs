@@ -86,15 +86,3 @@ impl Chunked {
 pub fn double(sk: &tfhe::shortint::ServerKey, half: &Ciphertext) -> Ciphertext {
     sk.unchecked_scalar_mul(half, 2)
 }
-
-/// Chunks (each a clean value in [0, 15]) back to 2-bit radix blocks: two
-/// bootstraps a chunk, one for a lone last block.
-pub fn unpack(sks: &ServerKey, chunks: &[Ciphertext], blocks: usize) -> RadixCiphertext {
-    let sk = short(sks);
-    let (low, high) = (sk.generate_lookup_table(|x| x % 4), sk.generate_lookup_table(|x| (x / 4) % 4));
-    let out: Vec<Ciphertext> = (0..blocks)
-        .into_par_iter()
-        .map(|b| sk.apply_lookup_table(&chunks[b / 2], if b % 2 == 0 { &low } else { &high }))
-        .collect();
-    RadixCiphertext::from_blocks(out)
-}

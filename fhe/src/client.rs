@@ -2,7 +2,9 @@
 //! encryption and decryption of what travels. Only the client ever holds the
 //! client key; the database sees the server key and ciphertexts.
 
+use crate::encoding::{FLAG, UNIT};
 use crate::params::{self, blocks_for};
+use crate::store::Found;
 use crate::wire::{self, KeyId};
 use crate::FheError;
 use bincode::Options;
@@ -68,9 +70,26 @@ impl ClientKeys {
 
     /// A GET answer: `Some(value)` when the key was found.
     pub fn decrypt_get(&self, answer: &[u8]) -> Result<Option<u64>, FheError> {
-        let (value, found) = wire::decode_get_answer(answer, &self.key_id)?;
-        let value: u64 = self.key.decrypt_radix(&value);
-        Ok(self.key.decrypt_bool(&found).then_some(value))
+        let (_, found) = wire::decode_get_answer(answer, &self.key_id)?;
+        let (was_found, value) = self.decrypt_answer(&found)?;
+        Ok(was_found.then_some(value))
+    }
+
+    /// Whether the key was found, and the value (0 when not): the answer's
+    /// sums decrypted and rounded to the nearest unit (chunks) or flag.
+    pub fn decrypt_answer(&self, answer: &Found) -> Result<(bool, u64), FheError> {
+        let short: &tfhe::shortint::ClientKey = self.key.as_ref();
+        let phase = |ct| short.decrypt_no_decode(ct).0;
+        let mut value = 0u64;
+        for (c, chunk) in answer.chunks.iter().enumerate() {
+            let units = phase(chunk).wrapping_add(UNIT / 2) / UNIT;
+            if units > 15 {
+                return Err(FheError::Malformed("answer does not decrypt to a value"));
+            }
+            value |= units << (4 * c);
+        }
+        let found = phase(&answer.found).wrapping_add(FLAG / 2) / FLAG == 1;
+        Ok((found, value))
     }
 
     /// A SET answer: whether the pair was stored (false only when the key was

@@ -14,7 +14,7 @@ use tfhe::shortint::ciphertext::{Degree, MaxNoiseLevel, NoiseLevel};
 use tfhe::shortint::server_key::LookupTableOwned;
 use tfhe::shortint::{Ciphertext, ServerKey as ShortKey};
 
-use crate::chunks::{self, pack, short, unpack, Chunked, Chunks};
+use crate::chunks::{self, pack, short, Chunked, Chunks};
 use crate::encoding;
 use crate::matching::Matcher;
 use crate::params::blocks_for;
@@ -59,15 +59,26 @@ pub struct Store {
     pub keys: Vec<Chunks>,
     pub values: Vec<Chunked>,
     pub occupied: Vec<BooleanBlock>,
-    /// Width of the values, for the radix ciphertext a GET returns.
-    pub value_bits: usize,
 }
 
-/// An encrypted GET answer.
+/// An encrypted GET answer, for the client alone: sums of bootstrap outputs
+/// that are never bootstrapped again, so the client decrypts them with its
+/// key (`ClientKeys::decrypt_answer`) and the server spends no bootstrap on
+/// cleaning, unpacking or reading the found flag.
 pub struct Found {
-    pub value: RadixCiphertext,
-    pub found: BooleanBlock,
+    /// The value's 4-bit chunks, least significant first (0 when absent),
+    /// each with a variance of at most [`ANSWER_VARIANCE_MAX`].
+    pub chunks: Vec<Ciphertext>,
+    /// The padding flag of "found" (16 units), variance the capacity.
+    pub found: Ciphertext,
 }
+
+/// Most variance (in fresh-bootstrap units) of an answer's chunk. The client
+/// decrypts without a bootstrap, so the bound is its rounding margin, half a
+/// unit: 463 standard deviations of one bootstrap output (measured by
+/// `stored_noise_stays_at_its_design_level`), 20 at this variance. Stores
+/// whose picks (variance 2 each) would sum past it clean each batch's sum.
+pub const ANSWER_VARIANCE_MAX: usize = 512;
 
 /// Sum of terms of which at most one is non-zero (so the sum stays in
 /// [0, 15]), each of `variance`: added in groups within the budget, each
@@ -239,7 +250,6 @@ impl Store {
                 .collect(),
             values: vec![Chunked::zero(sks, blocks_for(value_bits)); capacity],
             occupied: (0..capacity).map(|_| sks.create_trivial_boolean_block(false)).collect(),
-            value_bits,
         }
     }
 
@@ -263,41 +273,55 @@ impl Store {
         flags
     }
 
-    /// The value of the slot whose flag is set (0 when none is), in batches:
-    /// one bootstrap per chunk and slot, plus one per chunk and batch to
-    /// clean the batch's sum.
-    pub fn select(&self, sks: &ServerKey, flags: &[Ciphertext], pace: &mut Pace) -> RadixCiphertext {
+    /// The chunks of the value of the slot whose flag is set (0 when none
+    /// is), in batches: one bootstrap per chunk and slot, summed for the
+    /// client to decrypt (see [`Found`]); stores of more than 256 slots add
+    /// one bootstrap per chunk and batch to clean the batch's sum.
+    pub fn select(&self, sks: &ServerKey, flags: &[Ciphertext], pace: &mut Pace) -> Vec<Ciphertext> {
         let sk = short(sks);
         let tables = Tables::new(sk);
         let width = self.values[0].halves.len();
-        let mut partial: Vec<Vec<Ciphertext>> = vec![Vec::new(); width];
+        let clean = 2 * self.capacity() > ANSWER_VARIANCE_MAX;
+        let mut total: Vec<Option<Ciphertext>> = vec![None; width];
         for range in pace.batches(self.capacity()) {
             let picked: Vec<Vec<Ciphertext>> = range
                 .into_par_iter()
                 .map(|i| {
                     let value = &self.values[i];
-                    // The chunk is twice its half: variance 4, + flag 1.
+                    // The chunk is twice its half: variance 4, + flag 1; out 2.
                     value.halves.par_iter().map(|h| select(sk, &chunks::double(sk, h), h, &flags[i], &tables.half)).collect()
                 })
                 .collect();
             let sums: Vec<Ciphertext> = (0..width)
                 .into_par_iter()
-                .map(|c| sum_one_hot(sk, picked.iter().map(|p| p[c].clone()).collect(), 2, &tables.identity))
+                .map(|c| {
+                    let terms: Vec<Ciphertext> = picked.iter().map(|p| p[c].clone()).collect();
+                    if clean {
+                        sum_one_hot(sk, terms, 2, &tables.identity) // variance 1 a batch: 128 at 1024 slots
+                    } else {
+                        encoding::sum(sk, &terms) // variance 2 a slot: at most 512
+                    }
+                })
                 .collect();
-            partial.iter_mut().zip(sums).for_each(|(p, s)| p.push(s));
+            for (t, s) in total.iter_mut().zip(sums) {
+                match t {
+                    Some(t) => sk.unchecked_add_assign(t, &s),
+                    None => *t = Some(s),
+                }
+            }
             pace.between();
         }
-        let chunks: Vec<Ciphertext> = partial.into_par_iter().map(|p| sum_one_hot(sk, p, 1, &tables.identity)).collect();
-        unpack(sks, &chunks, blocks_for(self.value_bits))
+        total.into_iter().map(|t| t.expect("a store has at least one slot")).collect()
     }
 
-    /// Private GET: the value under `key` (an encryption of 0 when absent) and
-    /// whether it was found.
+    /// Private GET: the value under `key` (0 when absent) and whether it was
+    /// found, for the client to decrypt.
     pub fn get(&self, sks: &ServerKey, key: &RadixCiphertext, pace: &mut Pace) -> Found {
         let flags = self.matches(&Matcher::new(sks, key), pace);
-        let value = self.select(sks, &flags, pace);
-        let found = one_hot_any(short(sks), flags);
-        Found { value, found }
+        let chunks = self.select(sks, &flags, pace);
+        // At most one flag is set: their sum is the flag of "found".
+        let found = encoding::sum(short(sks), &flags);
+        Found { chunks, found }
     }
 
     /// Private SET: stores `value` under `key`, overwriting the slot that

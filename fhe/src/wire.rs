@@ -20,12 +20,14 @@
 use crate::chunks::{self, Chunked, Chunks};
 use crate::params::{self, blocks_for};
 use crate::store::KEY_NOISE_MAX;
+use crate::store::Found;
 use crate::FheError;
 use bincode::Options;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tfhe::conformance::ParameterSetConformant;
-use tfhe::integer::{BooleanBlock, CompressedServerKey, IntegerCiphertext, RadixCiphertext};
+use tfhe::integer::{BooleanBlock, CompressedServerKey, RadixCiphertext};
+use tfhe::shortint::Ciphertext;
 
 pub const MAGIC: &[u8; 3] = b"PXF";
 pub const FORMAT: u8 = 1;
@@ -165,21 +167,34 @@ pub fn decode_radix(bytes: &[u8], key_id: &KeyId, what: &'static str, bits: usiz
 
 // ---- answers -------------------------------------------------------------------
 
-pub fn encode_get_answer(key_id: &KeyId, bits: usize, value: &RadixCiphertext, found: &BooleanBlock) -> Vec<u8> {
-    encode(Kind::GetAnswer, key_id, bits, &(value, found))
+pub fn encode_get_answer(key_id: &KeyId, bits: usize, answer: &Found) -> Vec<u8> {
+    encode(Kind::GetAnswer, key_id, bits, &(&answer.chunks, &answer.found))
 }
 
-pub fn decode_get_answer(bytes: &[u8], key_id: &KeyId) -> Result<(RadixCiphertext, BooleanBlock), FheError> {
+/// A GET answer: the value's chunks and the found flag, each a ciphertext
+/// of the parameter set (their degree and noise are sums, not fresh).
+pub fn decode_get_answer(bytes: &[u8], key_id: &KeyId) -> Result<(usize, Found), FheError> {
     let blob = parse_kind(bytes, Kind::GetAnswer)?;
     if blob.key_id != *key_id {
         return Err(FheError::OtherClientKey);
     }
-    let limit = (blocks_for(blob.bits) as u64 + 1) * BLOCK_LIMIT;
-    let (value, found): (RadixCiphertext, BooleanBlock) = from_bincode(blob.payload, limit)?;
-    if value.blocks().len() != blocks_for(blob.bits) {
-        return Err(FheError::Malformed("answer has the wrong number of blocks"));
+    let expected = chunks::count_for(blocks_for(blob.bits));
+    let (chunks, found): (Vec<Ciphertext>, Ciphertext) = from_bincode(blob.payload, (expected as u64 + 1) * BLOCK_LIMIT)?;
+    if chunks.len() != expected {
+        return Err(FheError::Malformed("answer has the wrong number of chunks"));
     }
-    Ok((value, found))
+    if !chunks.iter().chain([&found]).all(shaped_by_params) {
+        return Err(FheError::Malformed("answer does not match the TFHE parameter set"));
+    }
+    Ok((blob.bits, Found { chunks, found }))
+}
+
+/// Whether a ciphertext has the parameter set's shape, whatever its degree and noise.
+fn shaped_by_params(ct: &Ciphertext) -> bool {
+    let mut shape = params::PARAMS.to_shortint_conformance_param();
+    shape.degree = ct.degree;
+    shape.noise_level = ct.noise_level();
+    ct.is_conformant(&shape)
 }
 
 pub fn encode_set_answer(key_id: &KeyId, stored: &BooleanBlock) -> Vec<u8> {

@@ -21,9 +21,6 @@ impl Client {
     fn enc(&self, v: u64) -> RadixCiphertext {
         self.cks.encrypt_radix(v, blocks_for(BITS))
     }
-    fn dec(&self, c: &RadixCiphertext) -> u64 {
-        self.cks.decrypt_radix(c)
-    }
     /// A stored key: its chunks packed back.
     fn key(&self, chunks: &[tfhe::shortint::Ciphertext]) -> u64 {
         let short: &tfhe::shortint::ClientKey = self.cks.as_ref();
@@ -61,10 +58,10 @@ fn get_set_hit_miss_overwrite_insert_full_and_duplicates() {
         let r = store.get(&sks, &client.enc(key), &mut pace);
         assert_eq!(pauses.get() - before, 4, "GET pauses after each batch of matches and of the selection");
         // The answer goes through its wire format and the client's decryption.
-        let answer = wire::encode_get_answer(&key_id, BITS, &r.value, &r.found);
-        let clear = keys.decrypt_get(&answer).unwrap();
-        assert_eq!(clear, client.cks.decrypt_bool(&r.found).then(|| client.dec(&r.value)));
-        (client.cks.decrypt_bool(&r.found), client.dec(&r.value))
+        let (found, value) = keys.decrypt_answer(&r).unwrap();
+        let answer = wire::encode_get_answer(&key_id, BITS, &r);
+        assert_eq!(keys.decrypt_get(&answer).unwrap(), found.then_some(value));
+        (found, value)
     };
     let mut pace = Pace::new(3, || {});
 
@@ -144,6 +141,24 @@ fn insert_finds_the_first_free_slot_across_blocks() {
     }
 }
 
+/// A store of more than 256 slots cleans each batch's sum before the client
+/// decrypts the answer (`ANSWER_VARIANCE_MAX`): GETs still find the one
+/// occupied slot among 257 and miss an absent key.
+#[test]
+fn large_stores_clean_the_answer_in_batches() {
+    let keys = ClientKeys::generate().unwrap();
+    let cks = keys.tfhe_key();
+    let sks = ServerKey::new_radix_server_key(cks);
+    let mut store = Store::empty(&sks, 257, 2, 2);
+    store.keys[200] = pack(&sks, &cks.encrypt_radix(3u64, 1));
+    store.values[200] = Chunked::of(&sks, &cks.encrypt_radix(2u64, 1));
+    store.occupied[200] = cks.encrypt_bool(true);
+    for (key, expected) in [(3u64, (true, 2)), (1, (false, 0))] {
+        let answer = store.get(&sks, &cks.encrypt_radix(key, 1), &mut Pace::unpaced());
+        assert_eq!(keys.decrypt_answer(&answer).unwrap(), expected, "GET {key}");
+    }
+}
+
 /// The noise of every stored ciphertext stays at its design level however
 /// many SETs a store has seen (`fhe/src/encoding.rs`: variances in units of
 /// one fresh bootstrap output): value halves 1 (bootstrap outputs), value
@@ -188,6 +203,10 @@ fn stored_noise_stays_at_its_design_level() {
     }
     let bound = |variance: f64| 6.0 * sigma * variance.sqrt();
     let mut worst = 0.0f64;
+    let check_answer = |what: &str, ct: &tfhe::shortint::Ciphertext, variance: f64| {
+        let n = noise(ct, UNIT).abs();
+        assert!(n < bound(variance), "{what}: noise {n:.3e} over 6 sd of variance {variance}");
+    };
     for i in 0..slots {
         let mut check = |what: &str, ct: &tfhe::shortint::Ciphertext, scale: u64, variance: f64| {
             let n = noise(ct, scale).abs();
@@ -202,6 +221,16 @@ fn stored_noise_stays_at_its_design_level() {
             check("value chunk (twice the half)", &double(sk, h), UNIT, 4.0);
         }
         check("occupied", store.occupied[i].as_ref(), UNIT, 1.0);
+    }
+    // A GET answer is decrypted without a bootstrap: its chunks sum one pick
+    // (variance 2) per slot, its found flag one match flag per slot.
+    for key in [5u64, 77] {
+        let answer = store.get(&sks, &cks.encrypt_radix(key, 4), &mut Pace::unpaced());
+        for c in &answer.chunks {
+            check_answer("answer chunk", c, 2.0 * slots as f64);
+        }
+        check_answer("answer found flag", &answer.found, slots as f64);
+        assert_eq!(keys.decrypt_answer(&answer).unwrap().0, key == 5);
     }
     println!("fresh bootstrap noise sd {sigma:.3e} (of a unit {UNIT:.3e}); worst stored noise {worst:.2} sd of its design variance");
 }

@@ -100,3 +100,32 @@ fn stored_keys_noisier_than_the_store_keeps_them_are_refused() {
     age_key(&mut key, 1, max);
     assert!(matches!(wire::read_slot_key(&wire::slot_key(&key), 8), Err(FheError::Malformed(_))));
 }
+
+#[test]
+fn get_answers_are_checked_before_decryption() {
+    use pseudo_fhe::encoding::{FLAG, UNIT};
+    use pseudo_fhe::Found;
+    let keys = ClientKeys::generate().unwrap();
+    let id = *keys.key_id();
+    let short: &tfhe::shortint::ClientKey = keys.tfhe_key().as_ref();
+    // 0x5c found: chunks 12 and 5, the found flag 16 units.
+    // An encryption of 0 moved by a torus constant: any value, as in an answer.
+    let at = |torus: u64| {
+        let mut ct = short.encrypt(0);
+        pseudo_fhe::encoding::add_constant(&mut ct, torus);
+        ct
+    };
+    let answer = Found { chunks: vec![at(12 * UNIT), at(5 * UNIT)], found: at(FLAG) };
+    assert_eq!(keys.decrypt_get(&wire::encode_get_answer(&id, 8, &answer)).unwrap(), Some(0x5c));
+    assert_eq!(keys.decrypt_answer(&answer).unwrap(), (true, 0x5c));
+    // The width in the header must match the number of chunks.
+    assert!(matches!(keys.decrypt_get(&wire::encode_get_answer(&id, 16, &answer)), Err(FheError::Malformed(_))));
+    // A chunk that rounds outside [0, 15] is not a value.
+    let wrong = Found { chunks: vec![at(20 * UNIT), at(0)], found: at(0) };
+    assert!(matches!(keys.decrypt_answer(&wrong), Err(FheError::Malformed(_))));
+    // Ciphertexts of another parameter set are refused.
+    let foreign = ClientKey::new(PARAM_MESSAGE_2_CARRY_2_KS_PBS);
+    let f: &tfhe::shortint::ClientKey = foreign.as_ref();
+    let alien = Found { chunks: vec![f.encrypt(1), f.encrypt(1)], found: f.encrypt(0) };
+    assert!(matches!(keys.decrypt_get(&wire::encode_get_answer(&id, 8, &alien)), Err(FheError::Malformed(_))));
+}
