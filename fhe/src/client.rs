@@ -70,8 +70,7 @@ impl ClientKeys {
 
     /// A GET answer: `Some(value)` when the key was found.
     pub fn decrypt_get(&self, answer: &[u8]) -> Result<Option<u64>, FheError> {
-        let (_, found) = wire::decode_get_answer(answer, &self.key_id)?;
-        let (was_found, value) = self.decrypt_answer(&found)?;
+        let (was_found, value) = self.decrypt_answer(&wire::decode_get_answer(answer, &self.key_id)?)?;
         Ok(was_found.then_some(value))
     }
 

@@ -19,8 +19,7 @@
 
 use crate::chunks::{self, Chunked, Chunks};
 use crate::params::{self, blocks_for};
-use crate::store::KEY_NOISE_MAX;
-use crate::store::Found;
+use crate::store::{Found, KEY_NOISE_MAX};
 use crate::FheError;
 use bincode::Options;
 use serde::de::DeserializeOwned;
@@ -173,7 +172,7 @@ pub fn encode_get_answer(key_id: &KeyId, bits: usize, answer: &Found) -> Vec<u8>
 
 /// A GET answer: the value's chunks and the found flag, each a ciphertext
 /// of the parameter set (their degree and noise are sums, not fresh).
-pub fn decode_get_answer(bytes: &[u8], key_id: &KeyId) -> Result<(usize, Found), FheError> {
+pub fn decode_get_answer(bytes: &[u8], key_id: &KeyId) -> Result<Found, FheError> {
     let blob = parse_kind(bytes, Kind::GetAnswer)?;
     if blob.key_id != *key_id {
         return Err(FheError::OtherClientKey);
@@ -186,7 +185,7 @@ pub fn decode_get_answer(bytes: &[u8], key_id: &KeyId) -> Result<(usize, Found),
     if !chunks.iter().chain([&found]).all(shaped_by_params) {
         return Err(FheError::Malformed("answer does not match the TFHE parameter set"));
     }
-    Ok((blob.bits, Found { chunks, found }))
+    Ok(Found { chunks, found })
 }
 
 /// Whether a ciphertext has the parameter set's shape, whatever its degree and noise.
