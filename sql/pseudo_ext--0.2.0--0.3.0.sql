@@ -91,7 +91,7 @@ CREATE FUNCTION pseudo_fhe_set(name text, key bytea, value bytea) RETURNS bytea
 REVOKE ALL ON FUNCTION pseudo_fhe_set(text, bytea, bytea) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pseudo_fhe_set(text, bytea, bytea) TO pseudo_fhe_user;
 COMMENT ON FUNCTION pseudo_fhe_set(text, bytea, bytea) IS
-    'Private idempotent SET (pseudo_fhe_user): overwrites the slot holding the encrypted key or fills the first free one; returns the encrypted "stored" flag (false only when full). SETs on one store are serialized. Same errors as pseudo_fhe_get';
+    'Private idempotent SET (pseudo_fhe_user): overwrites the slot holding the encrypted key or fills the first free one; returns the encrypted "stored" flag (false only when full). Key and value are the client''s SET encryptions (ClientKeys::encrypt_set_key/encrypt_set_value, pseudo-fhe encrypt-set-key/encrypt-set-value), not GET queries. SETs on one store are serialized. Same errors as pseudo_fhe_get; 22023 also for a blob of the wrong kind';
 
 CREATE FUNCTION pseudo_fhe_drop_store(name text) RETURNS void
     LANGUAGE c STRICT VOLATILE PARALLEL UNSAFE

@@ -18,9 +18,9 @@ use crate::fhe_pool;
 use crate::owner_context::as_extension_owner;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pseudo_fhe::wire::{self, KeyId};
+use pseudo_fhe::wire::{self, KeyId, Kind};
 use pseudo_fhe::store::KEY_CLEAN_PERIOD;
-use pseudo_fhe::{params, FheError, Pace, Store};
+use pseudo_fhe::{params, FheError, Pace, SetOperands, Store};
 use std::cell::RefCell;
 use std::rc::Rc;
 use pseudo_fhe::tfhe::integer::ServerKey;
@@ -232,17 +232,19 @@ pub fn get(name: &str, query: &[u8]) -> Result<Vec<u8>, PseudoError> {
 pub fn set(name: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>, PseudoError> {
     fhe_pool::ensure()?;
     let caller = Caller::current();
-    let (row, key, value, sks, mut store) = as_extension_owner(|| {
+    let (row, operands, sks, mut store) = as_extension_owner(|| {
         Spi::connect_mut(|client| {
             let row = find(client, &caller, name, true)?;
-            let key = wire::decode_radix(key, &row.key_id, "key", row.key_bits)?;
-            let value = wire::decode_radix(value, &row.key_id, "value", row.value_bits)?;
+            let operands = SetOperands {
+                key: wire::decode_boxed(key, Kind::SetKey, &row.key_id, "key", row.key_bits)?,
+                value: wire::decode_boxed(value, Kind::SetValue, &row.key_id, "value", row.value_bits)?,
+            };
             let sks = server_key(client, &row)?;
             let store = load_slots(client, &row)?;
-            Ok((row, key, value, sks, store))
+            Ok((row, operands, sks, store))
         })
     })?;
-    let stored = store.set(&sks, &key, &value, &mut pace());
+    let stored = store.set(&sks, &operands, &mut pace());
     as_extension_owner(|| {
         Spi::connect_mut(|client| {
             // Every slot is rewritten, changed or not: which one changed is the secret.

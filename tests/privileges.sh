@@ -42,9 +42,15 @@ rm -f "$work/pm_fhe.key"
 "$cli" --key "$work/pm_fhe.key" keygen >/dev/null
 "$cli" --key "$work/pm_fhe.key" --db "host=$dir port=$port user=pm_fhe dbname=$db" create-store pm_store 1 2 2 >/dev/null
 k=$("$cli" --key "$work/pm_fhe.key" encrypt 2 1)
-v=$("$cli" --key "$work/pm_fhe.key" encrypt 2 3)
-as postgres -c "CREATE TABLE pm_fhe_input AS SELECT server_key AS sk, '$k'::bytea AS k, '$v'::bytea AS v FROM pseudo_fhe.store WHERE name = 'pm_store'" \
-    -c "GRANT SELECT ON pm_fhe_input TO PUBLIC"
+set_k=$("$cli" --key "$work/pm_fhe.key" encrypt-set-key 2 1)
+set_v=$("$cli" --key "$work/pm_fhe.key" encrypt-set-value 2 3)
+# On standard input: the three ciphertexts in hex are longer than one
+# command-line argument may be (128 KiB).
+as postgres <<SQL
+CREATE TABLE pm_fhe_input AS SELECT server_key AS sk, '$k'::bytea AS k, '$set_k'::bytea AS set_k, '$set_v'::bytea AS set_v
+    FROM pseudo_fhe.store WHERE name = 'pm_store';
+GRANT SELECT ON pm_fhe_input TO PUBLIC;
+SQL
 
 # Completeness: the cell list names every member object.
 grep -v '^#' "$here/privileges/cells.txt" | grep -E '^(function|table|view|sequence) ' \

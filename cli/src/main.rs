@@ -9,7 +9,9 @@
 //! pseudo-fhe [--key FILE] [--db CONNINFO] set NAME KEY VALUE
 //! pseudo-fhe [--key FILE] [--db CONNINFO] get NAME KEY
 //! pseudo-fhe [--key FILE] [--db CONNINFO] drop-store NAME
-//! pseudo-fhe [--key FILE] encrypt BITS VALUE      (prints \x... for psql)
+//! pseudo-fhe [--key FILE] encrypt BITS KEY             (a key to GET: prints \x... for psql)
+//! pseudo-fhe [--key FILE] encrypt-set-key BITS KEY     (a key to SET)
+//! pseudo-fhe [--key FILE] encrypt-set-value BITS VALUE (a value to SET)
 //! ```
 //!
 //! `--key` defaults to `$PSEUDO_FHE_KEY`, else `pseudo_fhe_client.key`;
@@ -24,7 +26,7 @@ use std::time::Instant;
 
 const USAGE: &str = "usage: pseudo-fhe [--key FILE] [--db CONNINFO] \
     keygen | create-store NAME CAPACITY KEY_BITS VALUE_BITS | set NAME KEY VALUE | get NAME KEY | drop-store NAME \
-    | encrypt BITS VALUE";
+    | encrypt BITS KEY | encrypt-set-key BITS KEY | encrypt-set-value BITS VALUE";
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -90,8 +92,13 @@ fn run(opts: Options) -> Result<()> {
         return keygen(&opts.key_file);
     }
     let keys = load_keys(&opts.key_file)?;
-    if let ["encrypt", bits, value] = args.as_slice() {
-        let blob = keys.encrypt(bits.parse()?, number(value)?)?;
+    if let [what @ ("encrypt" | "encrypt-set-key" | "encrypt-set-value"), bits, value] = args.as_slice() {
+        let (bits, value) = (bits.parse()?, number(value)?);
+        let blob = match *what {
+            "encrypt" => keys.encrypt(bits, value)?,
+            "encrypt-set-key" => keys.encrypt_set_key(bits, value)?,
+            _ => keys.encrypt_set_value(bits, value)?,
+        };
         println!("\\x{}", blob.iter().map(|b| format!("{b:02x}")).collect::<String>());
         return Ok(());
     }
@@ -108,8 +115,8 @@ fn run(opts: Options) -> Result<()> {
         }
         ["set", name, key, value] => {
             let (key_bits, value_bits) = widths(&mut db, name)?;
-            let key = keys.encrypt(key_bits, number(key)?)?;
-            let value = keys.encrypt(value_bits, number(value)?)?;
+            let key = keys.encrypt_set_key(key_bits, number(key)?)?;
+            let value = keys.encrypt_set_value(value_bits, number(value)?)?;
             let answer: Vec<u8> = db.query_one("SELECT pseudo_fhe_set($1, $2, $3)", &[name, &key, &value])?.get(0);
             if keys.decrypt_set(&answer)? {
                 println!("stored ({:.1} s)", started.elapsed().as_secs_f64());

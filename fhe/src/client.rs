@@ -2,13 +2,17 @@
 //! encryption and decryption of what travels. Only the client ever holds the
 //! client key; the database sees the server key and ciphertexts.
 
+use crate::boxed;
+use crate::chunks;
 use crate::encoding::{FLAG, UNIT};
 use crate::params::{self, blocks_for};
 use crate::store::Found;
-use crate::wire::{self, KeyId};
+use crate::wire::{self, KeyId, Kind};
 use crate::FheError;
 use bincode::Options;
+use tfhe::core_crypto::prelude::*;
 use tfhe::integer::{ClientKey, CompressedServerKey};
+use tfhe::shortint::client_key::atomic_pattern::AtomicPatternClientKey;
 
 const KEY_FILE_MAGIC: &[u8; 8] = b"PXFCKEY1";
 
@@ -16,6 +20,16 @@ const KEY_FILE_MAGIC: &[u8; 8] = b"PXFCKEY1";
 pub struct ClientKeys {
     key_id: KeyId,
     key: ClientKey,
+}
+
+fn check_width(bits: usize, value: u64) -> Result<(), FheError> {
+    if !params::bits_supported(bits) {
+        return Err(FheError::Unsupported(format!("{bits}-bit values are not supported (even widths 2 to 64)")));
+    }
+    if bits < 64 && value >> bits != 0 {
+        return Err(FheError::Unsupported(format!("the value does not fit in {bits} bits")));
+    }
+    Ok(())
 }
 
 fn key_file_options() -> impl Options {
@@ -56,16 +70,48 @@ impl ClientKeys {
         Ok(ClientKeys { key_id: bytes[8..24].try_into().expect("16 bytes"), key })
     }
 
-    /// A key or value for a store of `bits`-bit keys or values.
+    /// A key to GET from a store of `bits`-bit keys.
     pub fn encrypt(&self, bits: usize, value: u64) -> Result<Vec<u8>, FheError> {
-        if !params::bits_supported(bits) {
-            return Err(FheError::Unsupported(format!("{bits}-bit values are not supported (even widths 2 to 64)")));
-        }
-        if bits < 64 && value >> bits != 0 {
-            return Err(FheError::Unsupported(format!("the value does not fit in {bits} bits")));
-        }
+        check_width(bits, value)?;
         let ct = self.key.encrypt_radix(value, blocks_for(bits));
         Ok(wire::encode_radix(&self.key_id, bits, &ct))
+    }
+
+    /// A key to SET in a store of `bits`-bit keys: its chunks as -q/2, boxed
+    /// (see [`crate::boxed`]).
+    pub fn encrypt_set_key(&self, bits: usize, key: u64) -> Result<Vec<u8>, FheError> {
+        check_width(bits, key)?;
+        Ok(wire::encode_boxed(Kind::SetKey, &self.key_id, bits, &self.boxed(bits, key, UNIT / 2)))
+    }
+
+    /// A value to SET in a store of `bits`-bit values: its chunks as -v/4, boxed.
+    pub fn encrypt_set_value(&self, bits: usize, value: u64) -> Result<Vec<u8>, FheError> {
+        check_width(bits, value)?;
+        Ok(wire::encode_boxed(Kind::SetValue, &self.key_id, bits, &self.boxed(bits, value, UNIT / 4)))
+    }
+
+    /// The 4-bit chunks of `value`, each times `-scale`, encrypted as a boxed
+    /// accumulator under the GLWE secret key (the bootstrap's output key),
+    /// with the parameter set's GLWE noise.
+    fn boxed(&self, bits: usize, value: u64, scale: u64) -> GlweCiphertextOwned<u64> {
+        let count = chunks::count_for(blocks_for(bits));
+        let constants: Vec<u64> = (0..count).map(|k| (((value >> (4 * k)) & 15) * scale).wrapping_neg()).collect();
+        let plaintext = PlaintextList::from_container(boxed::layout(&constants));
+        let short: &tfhe::shortint::ClientKey = self.key.as_ref();
+        let AtomicPatternClientKey::KeySwitch32(ap) = &short.atomic_pattern else {
+            unreachable!("the parameter set is a keyswitch-32 one")
+        };
+        let (glwe_key, _, parameters) = ap.clone().into_raw_parts();
+        let mut seeder = new_seeder();
+        let mut generator = EncryptionRandomGenerator::<DefaultRandomGenerator>::new(seeder.seed(), seeder.as_mut());
+        let mut glwe = GlweCiphertext::new(
+            0u64,
+            glwe_key.glwe_dimension().to_glwe_size(),
+            glwe_key.polynomial_size(),
+            CiphertextModulus::new_native(),
+        );
+        encrypt_glwe_ciphertext(&glwe_key, &mut glwe, &plaintext, parameters.glwe_noise_distribution(), &mut generator);
+        glwe
     }
 
     /// A GET answer: `Some(value)` when the key was found.

@@ -47,6 +47,28 @@ pub fn half_identity(sk: &ServerKey) -> LookupTableOwned {
     halves(sk, |x| x)
 }
 
+/// `c/4` in quarter units, for c in [0, 15].
+pub fn quarter_identity(sk: &ServerKey) -> LookupTableOwned {
+    let mut lut = sk.generate_lookup_table(|x| x);
+    // Multiples of 2^59 (or their negations) again: a quarter is exact.
+    for c in lut.acc.get_mut_body().as_mut() {
+        *c = ((*c as i64) >> 2) as u64;
+    }
+    lut.degree = Degree::new(15);
+    lut
+}
+
+/// The negations of ciphertexts.
+pub fn negated(cts: &[Ciphertext]) -> Vec<Ciphertext> {
+    cts.iter()
+        .map(|c| {
+            let mut n = c.clone();
+            tfhe::core_crypto::algorithms::lwe_ciphertext_opposite_assign(&mut n.ct);
+            n
+        })
+        .collect()
+}
+
 /// A table giving the padding flag of `test(x)`.
 pub fn flag_of(sk: &ServerKey, test: impl Fn(u64) -> bool) -> LookupTableOwned {
     let mut lut = sk.generate_lookup_table(move |x| if test(x) { 16 } else { 0 });

@@ -11,6 +11,8 @@
 //!   only inside the encrypted result.
 //!
 //! * [`store`]: the slots, GET and SET;
+//! * [`boxed`]: a SET's key and value as client-encrypted accumulators, all
+//!   chunks selected by a flag in one blind rotation;
 //! * [`chunks`]: keys and values as 4-bit chunks with their halves;
 //! * [`matching`]: an encrypted query against every stored key, chunk by chunk;
 //! * [`encoding`]: plaintexts beyond TFHE-rs' integers (padding flags, half
@@ -21,6 +23,7 @@
 //! * [`client`]: the client key, encryption and decryption;
 //! * [`error`]: what can be wrong with bytes handed to a store.
 
+pub mod boxed;
 pub mod chunks;
 pub mod client;
 pub mod encoding;
@@ -34,4 +37,4 @@ pub use error::FheError;
 /// The TFHE-rs this crate is built on, for callers that name its types.
 pub use tfhe;
 pub use params::{blocks_for, BITS_PER_BLOCK};
-pub use store::{Found, Pace, Store};
+pub use store::{Found, Pace, SetOperands, Store};

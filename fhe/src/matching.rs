@@ -47,11 +47,16 @@ impl<'a> Matcher<'a> {
     }
 
     /// A query already packed into chunks.
-    pub fn from_chunks(sks: &'a ServerKey, mut negated_query: Chunks) -> Matcher<'a> {
-        let sk = short(sks);
-        for chunk in &mut negated_query {
+    pub fn from_chunks(sks: &'a ServerKey, mut query: Chunks) -> Matcher<'a> {
+        for chunk in &mut query {
             lwe_ciphertext_opposite_assign(&mut chunk.ct);
         }
+        Matcher::from_negated(sks, query)
+    }
+
+    /// A query given as the negations of its chunks.
+    pub fn from_negated(sks: &'a ServerKey, negated_query: Chunks) -> Matcher<'a> {
+        let sk = short(sks);
         Matcher {
             sks,
             negated_query,

@@ -14,7 +14,8 @@ use tfhe::shortint::ciphertext::{Degree, MaxNoiseLevel, NoiseLevel};
 use tfhe::shortint::server_key::LookupTableOwned;
 use tfhe::shortint::{Ciphertext, ServerKey as ShortKey};
 
-use crate::chunks::{self, pack, short, Chunked, Chunks};
+use crate::boxed::Boxed;
+use crate::chunks::{self, short, Chunked, Chunks};
 use crate::encoding;
 use crate::matching::Matcher;
 use crate::params::blocks_for;
@@ -77,8 +78,12 @@ pub struct Found {
 /// decrypts without a bootstrap, so the bound is its rounding margin, half a
 /// unit: 463 standard deviations of one bootstrap output (measured by
 /// `stored_noise_stays_at_its_design_level`), 20 at this variance. Stores
-/// whose picks (variance 2 each) would sum past it clean each batch's sum.
+/// whose picks ([`PICK_VARIANCE`] each) would sum past it clean each batch's
+/// sum.
 pub const ANSWER_VARIANCE_MAX: usize = 512;
+
+/// Variance of one slot's pick: a bootstrap output plus the stored half.
+pub const PICK_VARIANCE: usize = 1 + VALUE_HALF_VARIANCE;
 
 /// Sum of terms of which at most one is non-zero (so the sum stays in
 /// [0, 15]), each of `variance`: added in groups within the budget, each
@@ -138,17 +143,18 @@ fn none_before(sk: &ShortKey, bits: &[Ciphertext], nonzero: &LookupTableOwned) -
 }
 
 /// Noise bookkeeping of stored keys. A key chunk is not cleaned by every
-/// SET: a SET adds the (usually zero) filled chunk, variance 2, and TFHE-rs'
-/// `NoiseLevel` of the chunk (persisted with it) counts that up. A chunk is
-/// cleaned, one bootstrap, when the sum would pass [`KEY_NOISE_MAX`]: a
-/// stored chunk then feeds a match with at most 13 + 1 (the query) and a
-/// cleaning with 13 + 2, within the budget of 16. Cleaned chunks restart at
-/// 1, so each key is cleaned every [`KEY_CLEAN_PERIOD`] SETs.
-pub const KEY_NOISE_MAX: u64 = 13;
+/// SET: a SET adds the (usually zero) filled chunk, the variance of one
+/// bootstrap output, and TFHE-rs' `NoiseLevel` of the chunk (persisted with
+/// it) counts that up. A chunk is cleaned, one bootstrap, when the sum would
+/// pass [`KEY_NOISE_MAX`]: a stored chunk then feeds a match with at most 15
+/// (the query's own noise is the client's encryption noise, negligible) and
+/// a cleaning with 16, within the budget. Cleaned chunks restart at 1, so
+/// each key is cleaned every [`KEY_CLEAN_PERIOD`] SETs.
+pub const KEY_NOISE_MAX: u64 = 15;
 /// The variance one SET adds to a stored key chunk.
-const KEY_FILL_NOISE: u64 = 2;
-/// SETs between two cleanings of a key: levels 1, 3, ..., 13, then clean.
-pub const KEY_CLEAN_PERIOD: usize = 7;
+const KEY_FILL_NOISE: u64 = 1;
+/// SETs between two cleanings of a key: levels 1, 2, ..., 15, then clean.
+pub const KEY_CLEAN_PERIOD: usize = 15;
 
 /// Raises the noise bookkeeping of a key as if `sets` SETs had passed (an
 /// upper bound stays an upper bound). New stores age slot i by i mod
@@ -160,18 +166,21 @@ pub fn age_key(key: &mut Chunks, sets: usize, max: MaxNoiseLevel) {
     }
 }
 
-/// The key of a slot after a SET: the query's chunk added where the padding
-/// flag `fill` is set (a filled slot was free, so held 0): one bootstrap a
-/// chunk, plus one to clean it when its noise is due (see [`KEY_NOISE_MAX`]).
-fn fill_key(sk: &ShortKey, old: &Chunks, query: &Chunks, query_halves: &Chunked, fill: &Ciphertext, tables: &Tables) -> Chunks {
+/// The key of a slot after a SET: the query's chunks added where the padding
+/// flag `fill` is set (a filled slot was free, so held 0). One blind
+/// rotation of the client's boxed -q/2 gives ±q/2 for every chunk; adding
+/// q/2 makes q or 0 (variance 1). Plus one bootstrap a chunk to clean it
+/// when its noise is due (see [`KEY_NOISE_MAX`]).
+fn fill_key(sk: &ShortKey, old: &Chunks, query: &Boxed, query_halves: &[Ciphertext], fill: &Ciphertext, tables: &Tables) -> Chunks {
+    let rotated = query.rotate_by_flag(sk, fill);
     old.par_iter()
-        .zip(query.par_iter().zip(&query_halves.halves))
-        .map(|(old, (q, q_half))| {
-            let filled = select(sk, q, q_half, fill, &tables.half); // variance 2
-            let mut key = encoding::sum(sk, [old, &filled]);
+        .zip(rotated.par_iter().zip(query_halves))
+        .map(|(old, (r, q_half))| {
+            let mut key = encoding::sum(sk, [old, r, q_half]);
             key.degree = Degree::new(15);
+            key.set_noise_level(old.noise_level() + NoiseLevel::NOMINAL * KEY_FILL_NOISE, sk.max_noise_level);
             if key.noise_level().get() > KEY_NOISE_MAX {
-                key = sk.apply_lookup_table(&key, &tables.identity); // at most 13 + 2
+                key = sk.apply_lookup_table(&key, &tables.identity); // at most 15 + 1
             }
             key
         })
@@ -180,39 +189,66 @@ fn fill_key(sk: &ShortKey, old: &Chunks, query: &Chunks, query_halves: &Chunked,
 
 /// `c` where the padding flag `flag` is set, 0 where it is clear: one
 /// bootstrap, `bootstrap(c + flag + 16)/2 + c/2` (variance: c's + flag's
-/// into the bootstrap, 2 out).
+/// into the bootstrap, 1 + c/2's out).
 fn select(sk: &ShortKey, c: &Ciphertext, c_half: &Ciphertext, flag: &Ciphertext, half: &LookupTableOwned) -> Ciphertext {
     let mut x = encoding::sum(sk, [c, flag]);
     encoding::add_constant(&mut x, encoding::FLAG);
     encoding::sum(sk, [&sk.apply_lookup_table(&x, half), c_half])
 }
 
+/// Most variance of a stored half: a SET writes the sum of three bootstrap
+/// outputs (see [`place_value`]), so a chunk (twice the half) carries 12.
+pub const VALUE_HALF_VARIANCE: usize = 3;
+
 /// The value of a slot after a SET: `new` where the padding flag `place` is
-/// set, `old` where it is clear: three bootstraps a chunk (select old with
-/// the complement of `place`, select new, halve the result).
-fn place_value(sk: &ShortKey, old: &Chunked, new: &Chunks, new_halves: &Chunked, place: &Ciphertext, tables: &Tables) -> Chunked {
-    let mut keep = place.clone();
-    encoding::add_constant(&mut keep, encoding::FLAG);
-    let halves = old
-        .halves
-        .par_iter()
-        .zip(new.par_iter().zip(&new_halves.halves))
-        .map(|(old_h, (new_c, new_h))| {
-            // Variances into the bootstraps: old chunk 4 + place 2; new chunk 1 + place 2.
-            let (kept, taken) = rayon::join(
-                || select(sk, &chunks::double(sk, old_h), old_h, &keep, &tables.half),
-                || select(sk, new_c, new_h, place, &tables.half),
-            );
-            sk.apply_lookup_table(&encoding::sum(sk, [&kept, &taken]), &tables.half) // variance 4
+/// set, `old` where it is clear, as halves. Per chunk, from old = 2·(old/2):
+/// `bootstrap(old + place)` and `bootstrap(old)`, both with the table x/4,
+/// sum to old/2 where place is clear and 0 where set; for all chunks at once,
+/// one blind rotation of the client's boxed -v/4, plus v/4, gives v/2 where
+/// place is set and 0 where clear. Two bootstraps a chunk and one rotation
+/// (variance 3: [`VALUE_HALF_VARIANCE`]).
+fn place_value(sk: &ShortKey, old: &Chunked, new: &Boxed, new_quarters: &[Ciphertext], place: &Ciphertext, tables: &Tables) -> Chunked {
+    let (taken, kept): (Vec<Ciphertext>, Vec<Ciphertext>) = rayon::join(
+        || new.rotate_by_flag(sk, place),
+        || {
+            old.halves
+                .par_iter()
+                .map(|old_h| {
+                    // Variances into the bootstraps: old chunk 4 · 3, + place 2.
+                    let chunk = chunks::double(sk, old_h);
+                    let (signed, plain) = rayon::join(
+                        || sk.apply_lookup_table(&encoding::sum(sk, [&chunk, place]), &tables.quarter),
+                        || sk.apply_lookup_table(&chunk, &tables.quarter),
+                    );
+                    encoding::sum(sk, [&signed, &plain])
+                })
+                .collect()
+        },
+    );
+    let halves = kept
+        .iter()
+        .zip(taken.iter().zip(new_quarters))
+        .map(|(k, (t, q))| {
+            let mut half = encoding::sum(sk, [k, t, q]);
+            half.degree = Degree::new(15);
+            half
         })
         .collect();
     Chunked { halves }
+}
+
+/// A SET's operands as the client encrypts them ([`crate::boxed`]): the
+/// key's chunks as -q/2 and the value's as -v/4 (half and quarter units).
+pub struct SetOperands {
+    pub key: Boxed,
+    pub value: Boxed,
 }
 
 /// The lookup tables of one GET or SET.
 struct Tables {
     identity: LookupTableOwned,
     half: LookupTableOwned,
+    quarter: LookupTableOwned,
     nonzero: LookupTableOwned,
     flag_is_zero: LookupTableOwned,
     /// (o + fill flag) -> o OR fill, in half units less 1/2.
@@ -224,6 +260,7 @@ impl Tables {
         Tables {
             identity: sk.generate_lookup_table(|x| x),
             half: encoding::half_identity(sk),
+            quarter: encoding::quarter_identity(sk),
             nonzero: sk.generate_lookup_table(|x| u64::from(x != 0)),
             flag_is_zero: encoding::flag_of(sk, |x| x == 0),
             // 0 -> -1/2, 1 -> +1/2, and 16 (negacyclic) -> +1/2.
@@ -275,20 +312,20 @@ impl Store {
 
     /// The chunks of the value of the slot whose flag is set (0 when none
     /// is), in batches: one bootstrap per chunk and slot, summed for the
-    /// client to decrypt (see [`Found`]); stores of more than 256 slots add
+    /// client to decrypt (see [`Found`]); stores of more than 128 slots add
     /// one bootstrap per chunk and batch to clean the batch's sum.
     pub fn select(&self, sks: &ServerKey, flags: &[Ciphertext], pace: &mut Pace) -> Vec<Ciphertext> {
         let sk = short(sks);
         let tables = Tables::new(sk);
         let width = self.values[0].halves.len();
-        let clean = 2 * self.capacity() > ANSWER_VARIANCE_MAX;
+        let clean = PICK_VARIANCE * self.capacity() > ANSWER_VARIANCE_MAX;
         let mut total: Vec<Option<Ciphertext>> = vec![None; width];
         for range in pace.batches(self.capacity()) {
             let picked: Vec<Vec<Ciphertext>> = range
                 .into_par_iter()
                 .map(|i| {
                     let value = &self.values[i];
-                    // The chunk is twice its half: variance 4, + flag 1; out 2.
+                    // The chunk is twice its half: variance 4 · 3, + flag 1; out PICK_VARIANCE.
                     value.halves.par_iter().map(|h| select(sk, &chunks::double(sk, h), h, &flags[i], &tables.half)).collect()
                 })
                 .collect();
@@ -297,9 +334,9 @@ impl Store {
                 .map(|c| {
                     let terms: Vec<Ciphertext> = picked.iter().map(|p| p[c].clone()).collect();
                     if clean {
-                        sum_one_hot(sk, terms, 2, &tables.identity) // variance 1 a batch: 128 at 1024 slots
+                        sum_one_hot(sk, terms, PICK_VARIANCE, &tables.identity) // variance 1 a batch: 128 at 1024 slots
                     } else {
-                        encoding::sum(sk, &terms) // variance 2 a slot: at most 512
+                        encoding::sum(sk, &terms) // PICK_VARIANCE a slot: at most 512
                     }
                 })
                 .collect();
@@ -324,21 +361,19 @@ impl Store {
         Found { chunks, found }
     }
 
-    /// Private SET: stores `value` under `key`, overwriting the slot that
-    /// holds `key` or else filling the first free slot. Returns an encrypted
-    /// "stored" flag, false only when the key was absent and no slot was free.
-    pub fn set(
-        &mut self,
-        sks: &ServerKey,
-        key: &RadixCiphertext,
-        value: &RadixCiphertext,
-        pace: &mut Pace,
-    ) -> BooleanBlock {
+    /// Private SET: stores the operands' value under their key, overwriting
+    /// the slot that holds the key or else filling the first free slot.
+    /// Returns an encrypted "stored" flag, false only when the key was
+    /// absent and no slot was free.
+    pub fn set(&mut self, sks: &ServerKey, operands: &SetOperands, pace: &mut Pace) -> BooleanBlock {
         let sk = short(sks);
         let tables = Tables::new(sk);
-        let (key, value) = rayon::join(|| pack(sks, key), || pack(sks, value));
-        let (key_halves, value_halves) = rayon::join(|| Chunked::from_chunks(sks, &key), || Chunked::from_chunks(sks, &value));
-        let matched = self.matches(&Matcher::from_chunks(sks, key.clone()), pace);
+        // Read without a rotation: -q/2 and -v/4, with the client's noise only.
+        let minus_key_halves = operands.key.constants(sk);
+        let negated_query: Chunks = minus_key_halves.iter().map(|h| chunks::double(sk, h)).collect();
+        let key_halves = encoding::negated(&minus_key_halves);
+        let value_quarters = encoding::negated(&operands.value.constants(sk));
+        let matched = self.matches(&Matcher::from_negated(sks, negated_query), pace);
         let found = one_hot_any(sk, matched.clone());
         let found: &Ciphertext = found.as_ref();
 
@@ -369,8 +404,8 @@ impl Store {
                     let ((new_key, new_value), new_occupied) = rayon::join(
                         || {
                             rayon::join(
-                                || fill_key(sk, &self.keys[i], &key, &key_halves, &fill, &tables),
-                                || place_value(sk, &self.values[i], &value, &value_halves, &place, &tables),
+                                || fill_key(sk, &self.keys[i], &operands.key, &key_halves, &fill, &tables),
+                                || place_value(sk, &self.values[i], &operands.value, &value_quarters, &place, &tables),
                             )
                         },
                         || {

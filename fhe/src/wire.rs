@@ -17,6 +17,7 @@
 //! checked against [`crate::params::PARAMS`] and the expected block count
 //! before it reaches a computation.
 
+use crate::boxed::Boxed;
 use crate::chunks::{self, Chunked, Chunks};
 use crate::params::{self, blocks_for};
 use crate::store::{Found, KEY_NOISE_MAX};
@@ -25,6 +26,7 @@ use bincode::Options;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tfhe::conformance::ParameterSetConformant;
+use tfhe::core_crypto::prelude::{CiphertextModulus, GlweCiphertextConformanceParams, GlweCiphertextOwned};
 use tfhe::integer::{BooleanBlock, CompressedServerKey, RadixCiphertext};
 use tfhe::shortint::Ciphertext;
 
@@ -37,6 +39,8 @@ pub type KeyId = [u8; 16];
 /// about 16 KiB; the compressed server key to tens of MiB.
 const BLOCK_LIMIT: u64 = 64 * 1024;
 const SERVER_KEY_LIMIT: u64 = 512 * 1024 * 1024;
+/// A GLWE ciphertext of these parameters: 2 x 2048 64-bit words, 32 KiB.
+const GLWE_LIMIT: u64 = 64 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -44,6 +48,8 @@ pub enum Kind {
     Ciphertext = 2,
     GetAnswer = 3,
     SetAnswer = 4,
+    SetKey = 5,
+    SetValue = 6,
 }
 
 impl Kind {
@@ -53,6 +59,8 @@ impl Kind {
             2 => Kind::Ciphertext,
             3 => Kind::GetAnswer,
             4 => Kind::SetAnswer,
+            5 => Kind::SetKey,
+            6 => Kind::SetValue,
             _ => return Err(FheError::Malformed("unknown blob kind")),
         })
     }
@@ -63,6 +71,8 @@ impl Kind {
             Kind::Ciphertext => "a key or value ciphertext",
             Kind::GetAnswer => "a GET answer",
             Kind::SetAnswer => "a SET answer",
+            Kind::SetKey => "a key to SET",
+            Kind::SetValue => "a value to SET",
         }
     }
 }
@@ -162,6 +172,32 @@ pub fn decode_radix(bytes: &[u8], key_id: &KeyId, what: &'static str, bits: usiz
         return Err(FheError::Malformed("ciphertext does not match its width or the TFHE parameter set"));
     }
     Ok(ct)
+}
+
+/// A key or value to SET (`Kind::SetKey` or `Kind::SetValue`): a GLWE
+/// ciphertext of the parameter set, boxed by the client ([`crate::boxed`]).
+pub fn encode_boxed(kind: Kind, key_id: &KeyId, bits: usize, glwe: &GlweCiphertextOwned<u64>) -> Vec<u8> {
+    encode(kind, key_id, bits, glwe)
+}
+
+pub fn decode_boxed(bytes: &[u8], kind: Kind, key_id: &KeyId, what: &'static str, bits: usize) -> Result<Boxed, FheError> {
+    let blob = parse_kind(bytes, kind)?;
+    if blob.key_id != *key_id {
+        return Err(FheError::OtherClientKey);
+    }
+    if blob.bits != bits {
+        return Err(FheError::WrongWidth { what, expected: bits, got: blob.bits });
+    }
+    let glwe: GlweCiphertextOwned<u64> = from_bincode(blob.payload, GLWE_LIMIT)?;
+    let shape = GlweCiphertextConformanceParams {
+        glwe_dim: params::PARAMS.glwe_dimension,
+        polynomial_size: params::PARAMS.polynomial_size,
+        ct_modulus: CiphertextModulus::new_native(),
+    };
+    if !glwe.is_conformant(&shape) {
+        return Err(FheError::Malformed("ciphertext does not match the TFHE parameter set"));
+    }
+    Ok(Boxed { glwe, chunks: chunks::count_for(blocks_for(bits)) })
 }
 
 // ---- answers -------------------------------------------------------------------

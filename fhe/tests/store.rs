@@ -5,8 +5,9 @@
 
 use pseudo_fhe::client::ClientKeys;
 use pseudo_fhe::chunks::{double, pack, Chunked};
-use pseudo_fhe::store::{KEY_CLEAN_PERIOD, KEY_NOISE_MAX};
-use pseudo_fhe::{blocks_for, wire, Pace, Store};
+use pseudo_fhe::store::{KEY_CLEAN_PERIOD, KEY_NOISE_MAX, PICK_VARIANCE, VALUE_HALF_VARIANCE};
+use pseudo_fhe::wire::Kind;
+use pseudo_fhe::{blocks_for, wire, Pace, SetOperands, Store};
 use std::cell::Cell;
 use tfhe::integer::{ClientKey, RadixCiphertext, ServerKey};
 
@@ -15,6 +16,16 @@ const CAPACITY: usize = 4;
 
 struct Client {
     cks: ClientKey,
+}
+
+/// A SET's operands as the client sends them, through their wire format.
+fn operands(keys: &ClientKeys, key_bits: usize, key: u64, value_bits: usize, value: u64) -> SetOperands {
+    let id = keys.key_id();
+    SetOperands {
+        key: wire::decode_boxed(&keys.encrypt_set_key(key_bits, key).unwrap(), Kind::SetKey, id, "key", key_bits).unwrap(),
+        value: wire::decode_boxed(&keys.encrypt_set_value(value_bits, value).unwrap(), Kind::SetValue, id, "value", value_bits)
+            .unwrap(),
+    }
 }
 
 impl Client {
@@ -64,35 +75,36 @@ fn get_set_hit_miss_overwrite_insert_full_and_duplicates() {
         (found, value)
     };
     let mut pace = Pace::new(3, || {});
+    let pair = |k: u64, v: u64| operands(&keys, BITS, k, BITS, v);
 
     assert_eq!(get(&store, 0), (false, 0), "miss on an empty store, even for key 0");
     assert_eq!(get(&store, 42), (false, 0), "miss on an empty store");
 
-    let stored = store.set(&sks, &client.enc(42), &client.enc(7), &mut pace);
+    let stored = store.set(&sks, &pair(42, 7), &mut pace);
     assert!(client.cks.decrypt_bool(&stored), "insert into an empty store");
     assert_eq!(client.slots(&sks, &store), vec![Some((42, 7)), None, None, None], "insert fills the first free slot");
     assert_eq!(get(&store, 42), (true, 7), "hit");
     assert_eq!(get(&store, 43), (false, 0), "miss next to a hit");
 
-    let stored = store.set(&sks, &client.enc(42), &client.enc(9), &mut pace);
+    let stored = store.set(&sks, &pair(42, 9), &mut pace);
     assert!(client.cks.decrypt_bool(&stored));
     assert_eq!(client.slots(&sks, &store), vec![Some((42, 9)), None, None, None], "overwrite keeps one slot");
     assert_eq!(get(&store, 42), (true, 9), "hit after overwrite");
 
     for (k, v) in [(0u64, 100u64), (255, 255), (17, 1)] {
-        assert!(client.cks.decrypt_bool(&store.set(&sks, &client.enc(k), &client.enc(v), &mut pace)), "insert {k}");
+        assert!(client.cks.decrypt_bool(&store.set(&sks, &pair(k, v), &mut pace)), "insert {k}");
     }
     assert_eq!(client.slots(&sks, &store), vec![Some((42, 9)), Some((0, 100)), Some((255, 255)), Some((17, 1))]);
     assert_eq!(get(&store, 0), (true, 100), "key 0 is a real key once stored");
     assert_eq!(get(&store, 255), (true, 255));
 
     let before = client.slots(&sks, &store);
-    let stored = store.set(&sks, &client.enc(99), &client.enc(5), &mut pace);
+    let stored = store.set(&sks, &pair(99, 5), &mut pace);
     assert!(!client.cks.decrypt_bool(&stored), "full: reported only in the encrypted result");
     assert_eq!(client.slots(&sks, &store), before, "a full store is unchanged");
     assert_eq!(get(&store, 99), (false, 0));
 
-    let stored = store.set(&sks, &client.enc(17), &client.enc(2), &mut pace);
+    let stored = store.set(&sks, &pair(17, 2), &mut pace);
     assert!(client.cks.decrypt_bool(&stored), "overwrite works in a full store");
     let slots = client.slots(&sks, &store);
     assert_eq!(slots.iter().filter(|s| matches!(s, Some((17, _)))).count(), 1, "duplicate SET leaves one slot");
@@ -131,7 +143,7 @@ fn insert_finds_the_first_free_slot_across_blocks() {
         for i in 0..17 {
             store.occupied[i] = cks.encrypt_bool(i < free || i == 15);
         }
-        let stored = store.set(&sks, &cks.encrypt_radix(2u64, 1), &cks.encrypt_radix(3u64, 1), &mut Pace::unpaced());
+        let stored = store.set(&sks, &operands(&keys, 2, 2, 2, 3), &mut Pace::unpaced());
         assert!(cks.decrypt_bool(&stored));
         let slots = client.slots(&sks, &store);
         for (i, slot) in slots.iter().enumerate() {
@@ -141,7 +153,7 @@ fn insert_finds_the_first_free_slot_across_blocks() {
     }
 }
 
-/// A store of more than 256 slots cleans each batch's sum before the client
+/// A store of more than 128 slots cleans each batch's sum before the client
 /// decrypts the answer (`ANSWER_VARIANCE_MAX`): GETs still find the one
 /// occupied slot among 257 and miss an absent key.
 #[test]
@@ -161,14 +173,15 @@ fn large_stores_clean_the_answer_in_batches() {
 
 /// The noise of every stored ciphertext stays at its design level however
 /// many SETs a store has seen (`fhe/src/encoding.rs`: variances in units of
-/// one fresh bootstrap output): value halves 1 (bootstrap outputs), value
-/// chunks 4 (twice a half), occupied flags 1, key chunks their recorded noise
-/// level, which stays at most `KEY_NOISE_MAX` (13) because each SET cleans
-/// the keys that are due, one slot in `KEY_CLEAN_PERIOD` (7). Measured with
-/// the client key after 16 SETs of a 7-slot store, against the spread of 64
-/// fresh bootstrap outputs; a bound of 6 standard deviations is never crossed
-/// by chance (2e-9 a sample), while keys never cleaned (variance 1 + 2 per
-/// SET) would break the level bound at once and the noise bound soon after.
+/// one fresh bootstrap output): value halves `VALUE_HALF_VARIANCE` (3: three
+/// bootstrap outputs), value chunks 12 (twice a half), occupied flags 1, key
+/// chunks their recorded noise level, which stays at most `KEY_NOISE_MAX`
+/// (15) because each SET cleans the keys that are due, one slot in
+/// `KEY_CLEAN_PERIOD` (15). Measured with the client key after 16 SETs of a
+/// 15-slot store, against the spread of 64 fresh bootstrap outputs; a bound
+/// of 6 standard deviations is never crossed by chance (2e-9 a sample),
+/// while keys never cleaned (variance 1 more per SET) would break the level
+/// bound at once and the noise bound soon after.
 #[test]
 fn stored_noise_stays_at_its_design_level() {
     use pseudo_fhe::encoding::UNIT;
@@ -194,9 +207,9 @@ fn stored_noise_stays_at_its_design_level() {
     let level = |store: &Store, i: usize| store.keys[i].iter().map(|c| c.noise_level().get()).max().unwrap();
     for round in 0..16u64 {
         let key = if round % 3 == 0 { 5u64 } else { 9 };
-        let stored = store.set(&sks, &cks.encrypt_radix(key, 4), &cks.encrypt_radix(round * 7 % 256, 4), &mut Pace::unpaced());
+        let stored = store.set(&sks, &operands(&keys, 8, key, 8, round * 7 % 256), &mut Pace::unpaced());
         assert!(cks.decrypt_bool(&stored));
-        // The cleaning is spread: each SET cleans one slot's key of the seven.
+        // The cleaning is spread: each SET cleans one slot's key of the fifteen.
         let cleaned = (0..slots).filter(|&i| level(&store, i) == 1).count();
         assert_eq!(cleaned, 1, "round {round}: keys cleaned");
         assert!((0..slots).all(|i| level(&store, i) <= KEY_NOISE_MAX), "round {round}: a key above its noise bound");
@@ -217,20 +230,63 @@ fn stored_noise_stays_at_its_design_level() {
             check("key chunk", c, UNIT, c.noise_level().get() as f64);
         }
         for h in &store.values[i].halves {
-            check("value half", h, UNIT / 2, 1.0);
-            check("value chunk (twice the half)", &double(sk, h), UNIT, 4.0);
+            let v = VALUE_HALF_VARIANCE as f64;
+            check("value half", h, UNIT / 2, v);
+            check("value chunk (twice the half)", &double(sk, h), UNIT, 4.0 * v);
         }
         check("occupied", store.occupied[i].as_ref(), UNIT, 1.0);
     }
     // A GET answer is decrypted without a bootstrap: its chunks sum one pick
-    // (variance 2) per slot, its found flag one match flag per slot.
+    // (PICK_VARIANCE) per slot, its found flag one match flag per slot.
     for key in [5u64, 77] {
         let answer = store.get(&sks, &cks.encrypt_radix(key, 4), &mut Pace::unpaced());
         for c in &answer.chunks {
-            check_answer("answer chunk", c, 2.0 * slots as f64);
+            check_answer("answer chunk", c, (PICK_VARIANCE * slots) as f64);
         }
         check_answer("answer found flag", &answer.found, slots as f64);
         assert_eq!(keys.decrypt_answer(&answer).unwrap().0, key == 5);
     }
     println!("fresh bootstrap noise sd {sigma:.3e} (of a unit {UNIT:.3e}); worst stored noise {worst:.2} sd of its design variance");
+}
+
+/// The boxed accumulator of `boxed.rs`: rotated by an encrypted padding flag,
+/// one blind rotation gives (-1)^flag · a_k for all 16 chunks a GLWE holds
+/// (a 64-bit value), with the noise of one bootstrap output; read without a
+/// rotation, a_k with the client's encryption noise only. A public (trivial)
+/// flag gives the same signs.
+#[test]
+fn a_boxed_accumulator_is_selected_by_a_flag_in_one_rotation() {
+    use pseudo_fhe::encoding::{self, UNIT};
+    let keys = ClientKeys::generate().unwrap();
+    let cks = keys.tfhe_key();
+    let sks = ServerKey::new_radix_server_key(cks);
+    let short_cks: &tfhe::shortint::ClientKey = cks.as_ref();
+    let sk: &tfhe::shortint::ServerKey = sks.as_ref();
+    let value = 0xfedc_ba98_7654_3210u64;
+    let boxed = wire::decode_boxed(&keys.encrypt_set_value(64, value).unwrap(), Kind::SetValue, keys.key_id(), "value", 64).unwrap();
+    assert_eq!(boxed.chunks, 16);
+    // Phases relative to -v_k/4, in units.
+    let error = |ct: &tfhe::shortint::Ciphertext, k: usize, sign: i64| -> f64 {
+        let expected = (((value >> (4 * k)) & 15) * (UNIT / 4)).wrapping_neg() as i64 * sign;
+        (short_cks.decrypt_no_decode(ct).0 as i64).wrapping_sub(expected) as f64 / UNIT as f64
+    };
+    for (k, c) in boxed.constants(sk).iter().enumerate() {
+        assert!(error(c, k, 1).abs() < 1e-6, "chunk {k} read without rotation: error {} units", error(c, k, 1));
+    }
+    let flag_of_bit = encoding::flag_of(sk, |x| x == 1);
+    for bit in [0u64, 1, 1, 0] {
+        let flag = sk.apply_lookup_table(&short_cks.encrypt(bit), &flag_of_bit);
+        let trivial = sk.create_trivial(0);
+        let mut trivial_flag = trivial.clone();
+        encoding::add_constant(&mut trivial_flag, bit * encoding::FLAG);
+        for (what, f) in [("encrypted", &flag), ("trivial", &trivial_flag)] {
+            let out = boxed.rotate_by_flag(sk, f);
+            assert_eq!(out.len(), 16);
+            let sign = if bit == 1 { -1 } else { 1 };
+            for (k, c) in out.iter().enumerate() {
+                // One bootstrap output's noise is about 1e-3 units.
+                assert!(error(c, k, sign).abs() < 0.05, "{what} flag {bit}, chunk {k}: error {} units", error(c, k, sign));
+            }
+        }
+    }
 }

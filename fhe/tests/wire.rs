@@ -68,6 +68,61 @@ fn blobs_are_checked_before_use() {
     assert!(ClientKeys::from_bytes(b"PXFCKEY1 but nothing after it").is_err());
 }
 
+/// A SET's key and value (boxed GLWE ciphertexts) get the same checks:
+/// kind, client key, width, truncation, trailing bytes, and the GLWE shape
+/// of the parameter set.
+#[test]
+fn set_operands_are_checked_before_use() {
+    use tfhe::core_crypto::prelude::{CiphertextModulus, GlweCiphertext, GlweSize, PolynomialSize};
+    let keys = ClientKeys::generate().unwrap();
+    let other = ClientKeys::generate().unwrap();
+    let id = *keys.key_id();
+    let key = keys.encrypt_set_key(8, 200).unwrap();
+    let value = keys.encrypt_set_value(16, 7).unwrap();
+
+    assert_eq!(wire::decode_boxed(&key, Kind::SetKey, &id, "key", 8).unwrap().chunks, 2);
+    assert_eq!(wire::decode_boxed(&value, Kind::SetValue, &id, "value", 16).unwrap().chunks, 4);
+    assert_eq!(
+        wire::decode_boxed(&value, Kind::SetValue, &id, "value", 8).err(),
+        Some(FheError::WrongWidth { what: "value", expected: 8, got: 16 })
+    );
+    let foreign = other.encrypt_set_key(8, 200).unwrap();
+    assert_eq!(wire::decode_boxed(&foreign, Kind::SetKey, &id, "key", 8).err(), Some(FheError::OtherClientKey));
+    // A key is not a value, and a GET query is not a key to SET.
+    assert_eq!(
+        wire::decode_boxed(&key, Kind::SetValue, &id, "value", 8).err(),
+        Some(FheError::WrongKind { expected: Kind::SetValue.name(), got: Kind::SetKey.name() })
+    );
+    assert_eq!(
+        wire::decode_boxed(&keys.encrypt(8, 200).unwrap(), Kind::SetKey, &id, "key", 8).err(),
+        Some(FheError::WrongKind { expected: Kind::SetKey.name(), got: Kind::Ciphertext.name() })
+    );
+
+    for len in (0..wire::HEADER_LEN + 64).chain([key.len() / 2, key.len() - 1]) {
+        assert!(
+            matches!(wire::decode_boxed(&key[..len], Kind::SetKey, &id, "key", 8), Err(FheError::Malformed(_))),
+            "truncated to {len} bytes"
+        );
+    }
+    let mut trailing = key.clone();
+    trailing.push(0);
+    assert!(matches!(wire::decode_boxed(&trailing, Kind::SetKey, &id, "key", 8), Err(FheError::Malformed(_))));
+
+    // Well-framed GLWE ciphertexts of other shapes.
+    for (size, n) in [(2usize, 1024usize), (3, 2048), (2, 4096)] {
+        let glwe = GlweCiphertext::new(0u64, GlweSize(size), PolynomialSize(n), CiphertextModulus::new_native());
+        let framed = wire::encode_boxed(Kind::SetKey, &id, 8, &glwe);
+        assert!(
+            matches!(wire::decode_boxed(&framed, Kind::SetKey, &id, "key", 8), Err(FheError::Malformed(_))),
+            "GLWE size {size}, polynomial {n}"
+        );
+    }
+
+    assert!(matches!(keys.encrypt_set_key(8, 256), Err(FheError::Unsupported(_))));
+    assert!(matches!(keys.encrypt_set_value(66, 1), Err(FheError::Unsupported(_))));
+    assert!(keys.encrypt_set_value(64, u64::MAX).is_ok());
+}
+
 #[test]
 fn server_keys_are_checked() {
     let keys = ClientKeys::generate().unwrap();

@@ -34,7 +34,7 @@ fn sqlstate(r: Result<impl Sized, postgres::Error>) -> String {
 }
 
 fn set(c: &mut Client, keys: &ClientKeys, store: &str, bits: usize, k: u64, v: u64) -> Result<bool, postgres::Error> {
-    let (k, v) = (keys.encrypt(bits, k).unwrap(), keys.encrypt(bits, v).unwrap());
+    let (k, v) = (keys.encrypt_set_key(bits, k).unwrap(), keys.encrypt_set_value(bits, v).unwrap());
     let answer: Vec<u8> = c.query_one("SELECT pseudo_fhe_set($1, $2, $3)", &[&store, &k, &v])?.get(0);
     Ok(keys.decrypt_set(&answer).unwrap())
 }
@@ -142,8 +142,14 @@ fn private_store_end_to_end() {
     assert_eq!(sqlstate(getq(&mut alice, "t4", &foreign)), "22023", "another client key");
     assert_eq!(sqlstate(getq(&mut alice, "t4", b"not a ciphertext")), "22P03", "garbage");
     assert_eq!(sqlstate(getq(&mut alice, "t4", &q8[..q8.len() - 1])), "22P03", "truncated");
-    let value_as_key = alice.query_one("SELECT pseudo_fhe_set('t4', $1, $2)", &[&q8, &q16]);
-    assert_eq!(sqlstate(value_as_key), "22026", "wrong value width");
+    let setq = |c: &mut Client, k: &[u8], v: &[u8]| c.query_one("SELECT pseudo_fhe_set('t4', $1, $2)", &[&k, &v]);
+    let (k8, v8, v16) = (keys.encrypt_set_key(8, 1).unwrap(), keys.encrypt_set_value(8, 1).unwrap(), keys.encrypt_set_value(16, 1).unwrap());
+    assert_eq!(sqlstate(setq(&mut alice, &k8, &v16)), "22026", "wrong value width");
+    assert_eq!(sqlstate(setq(&mut alice, &q8, &v8)), "22023", "a GET query is not a key to SET");
+    assert_eq!(sqlstate(setq(&mut alice, &v8, &k8)), "22023", "key and value swapped");
+    assert_eq!(sqlstate(setq(&mut alice, &k8[..k8.len() - 1], &v8)), "22P03", "truncated key to SET");
+    let foreign_key = other.encrypt_set_key(8, 1).unwrap();
+    assert_eq!(sqlstate(setq(&mut alice, &foreign_key, &v8)), "22023", "a key to SET from another client key");
     assert_eq!(sqlstate(create(&mut alice, "bad", b"garbage", 4, 8, 8)), "22P03", "garbage server key");
     assert_eq!(sqlstate(create(&mut alice, "bad", &q8, 4, 8, 8)), "22023", "a ciphertext is not a server key");
     assert_eq!(sqlstate(create(&mut alice, "bad", &server_key, 0, 8, 8)), "22023", "capacity 0");
@@ -166,7 +172,7 @@ fn private_store_end_to_end() {
     let threads: Vec<_> = [(5u64, 50u64), (6, 60)]
         .into_iter()
         .map(|(k, v)| {
-            let (kc, vc) = (keys.encrypt(8, k).unwrap(), keys.encrypt(8, v).unwrap());
+            let (kc, vc) = (keys.encrypt_set_key(8, k).unwrap(), keys.encrypt_set_value(8, v).unwrap());
             std::thread::spawn(move || {
                 let mut c = as_role("fhe_alice");
                 c.query_one("SELECT pseudo_fhe_set('race', $1, $2)", &[&kc, &vc]).map(|r| r.get::<_, Vec<u8>>(0))
