@@ -101,7 +101,8 @@ impl ClientKeys {
         let AtomicPatternClientKey::KeySwitch32(ap) = &short.atomic_pattern else {
             unreachable!("the parameter set is a keyswitch-32 one")
         };
-        let (glwe_key, _, parameters) = ap.clone().into_raw_parts();
+        // The GLWE key is the large LWE key, viewed as polynomials (no copy of the secret).
+        let glwe_key = GlweSecretKey::from_container(ap.large_lwe_secret_key().into_container(), ap.parameters.polynomial_size);
         let mut seeder = new_seeder();
         let mut generator = EncryptionRandomGenerator::<DefaultRandomGenerator>::new(seeder.seed(), seeder.as_mut());
         let mut glwe = GlweCiphertext::new(
@@ -110,7 +111,7 @@ impl ClientKeys {
             glwe_key.polynomial_size(),
             CiphertextModulus::new_native(),
         );
-        encrypt_glwe_ciphertext(&glwe_key, &mut glwe, &plaintext, parameters.glwe_noise_distribution(), &mut generator);
+        encrypt_glwe_ciphertext(&glwe_key, &mut glwe, &plaintext, ap.parameters.glwe_noise_distribution, &mut generator);
         glwe
     }
 

@@ -30,16 +30,21 @@ pub const FLAG: u64 = 1 << 63;
 /// (the one exception is packing two blocks, 17: see `chunks::pack`).
 pub const VARIANCE_BUDGET: usize = 16;
 
-/// A table whose outputs are in half units: `twice(x)` is twice the output.
-pub fn halves(sk: &ServerKey, twice: impl Fn(u64) -> u64) -> LookupTableOwned {
-    let mut lut = sk.generate_lookup_table(twice);
-    // Every entry is a multiple of 2^59 (or its negation): halving the
-    // signed value is exact.
+/// A table whose outputs are `f(x)` units divided by 2^`shift`.
+fn scaled_down(sk: &ServerKey, f: impl Fn(u64) -> u64, shift: u32) -> LookupTableOwned {
+    let mut lut = sk.generate_lookup_table(f);
+    // Every entry is a multiple of 2^59 (or its negation): dividing the
+    // signed value by 2 or 4 is exact.
     for c in lut.acc.get_mut_body().as_mut() {
-        *c = ((*c as i64) >> 1) as u64;
+        *c = ((*c as i64) >> shift) as u64;
     }
     lut.degree = Degree::new(15);
     lut
+}
+
+/// A table whose outputs are in half units: `twice(x)` is twice the output.
+pub fn halves(sk: &ServerKey, twice: impl Fn(u64) -> u64) -> LookupTableOwned {
+    scaled_down(sk, twice, 1)
 }
 
 /// `c/2` in half units, for c in [0, 15].
@@ -49,13 +54,7 @@ pub fn half_identity(sk: &ServerKey) -> LookupTableOwned {
 
 /// `c/4` in quarter units, for c in [0, 15].
 pub fn quarter_identity(sk: &ServerKey) -> LookupTableOwned {
-    let mut lut = sk.generate_lookup_table(|x| x);
-    // Multiples of 2^59 (or their negations) again: a quarter is exact.
-    for c in lut.acc.get_mut_body().as_mut() {
-        *c = ((*c as i64) >> 2) as u64;
-    }
-    lut.degree = Degree::new(15);
-    lut
+    scaled_down(sk, |x| x, 2)
 }
 
 /// The negations of ciphertexts.

@@ -157,16 +157,23 @@ pub fn encode_radix(key_id: &KeyId, bits: usize, ct: &RadixCiphertext) -> Vec<u8
     encode(Kind::Ciphertext, key_id, bits, ct)
 }
 
-/// A fresh key or value ciphertext from a client, for a store whose client key
-/// id is `key_id` and whose `what` ("key" or "value") is `bits` wide.
-pub fn decode_radix(bytes: &[u8], key_id: &KeyId, what: &'static str, bits: usize) -> Result<RadixCiphertext, FheError> {
-    let blob = parse_kind(bytes, Kind::Ciphertext)?;
+/// A client's operand blob of `kind`, made under the store's client key
+/// `key_id`, for a `what` ("key" or "value") of `bits` bits.
+fn parse_operand<'a>(bytes: &'a [u8], kind: Kind, key_id: &KeyId, what: &'static str, bits: usize) -> Result<Blob<'a>, FheError> {
+    let blob = parse_kind(bytes, kind)?;
     if blob.key_id != *key_id {
         return Err(FheError::OtherClientKey);
     }
     if blob.bits != bits {
         return Err(FheError::WrongWidth { what, expected: bits, got: blob.bits });
     }
+    Ok(blob)
+}
+
+/// A fresh key or value ciphertext from a client, for a store whose client key
+/// id is `key_id` and whose `what` ("key" or "value") is `bits` wide.
+pub fn decode_radix(bytes: &[u8], key_id: &KeyId, what: &'static str, bits: usize) -> Result<RadixCiphertext, FheError> {
+    let blob = parse_operand(bytes, Kind::Ciphertext, key_id, what, bits)?;
     let ct: RadixCiphertext = from_bincode(blob.payload, blocks_for(bits) as u64 * BLOCK_LIMIT)?;
     if !ct.is_conformant(&params::fresh_radix(bits)) {
         return Err(FheError::Malformed("ciphertext does not match its width or the TFHE parameter set"));
@@ -181,13 +188,7 @@ pub fn encode_boxed(kind: Kind, key_id: &KeyId, bits: usize, glwe: &GlweCipherte
 }
 
 pub fn decode_boxed(bytes: &[u8], kind: Kind, key_id: &KeyId, what: &'static str, bits: usize) -> Result<Boxed, FheError> {
-    let blob = parse_kind(bytes, kind)?;
-    if blob.key_id != *key_id {
-        return Err(FheError::OtherClientKey);
-    }
-    if blob.bits != bits {
-        return Err(FheError::WrongWidth { what, expected: bits, got: blob.bits });
-    }
+    let blob = parse_operand(bytes, kind, key_id, what, bits)?;
     let glwe: GlweCiphertextOwned<u64> = from_bincode(blob.payload, GLWE_LIMIT)?;
     let shape = GlweCiphertextConformanceParams {
         glwe_dim: params::PARAMS.glwe_dimension,
