@@ -4,10 +4,13 @@
 CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN EXECUTE stmt; RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE; END $$;
--- 'NULL', 'value' or the SQLSTATE of a one-column statement
+-- 'NULL', 'true' or 'false' for a boolean (so a round trip that compares
+-- shows a wrong plaintext), 'value' for anything else, or the SQLSTATE of a
+-- one-column statement
 CREATE FUNCTION pg_temp.outcome(stmt text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE v text;
-BEGIN EXECUTE stmt INTO v; RETURN CASE WHEN v IS NULL THEN 'NULL' ELSE 'value' END;
+BEGIN EXECUTE stmt INTO v;
+RETURN CASE WHEN v IS NULL THEN 'NULL' WHEN v IN ('true', 'false') THEN v ELSE 'value' END;
 EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE; END $$;
 SELECT setseed(0.25);
 CREATE TEMP TABLE good AS
@@ -91,11 +94,12 @@ SELECT stmt, pg_temp.outcome(stmt) AS outcome FROM (VALUES
   ($q$SELECT pseudo_encrypt('', '')$q$),
   ($q$SELECT pseudo_decrypt(pseudo_encrypt('mf-empty', '')) = ''$q$),
   ($q$SELECT pseudo_decrypt(pseudo_encrypt('mf-empty', '', ''), '') = ''$q$),
-  ($q$SELECT ''::pseudo_text$q$)
+  ($q$SELECT ''::pseudo_text$q$),
+  ($q$SELECT 'control: a wrong plaintext' = 'x'$q$)
 ) AS t(stmt);
 
 -- Plaintext length limit; invalid UTF-8 never reaches pseudo_ext
-SELECT label, pg_temp.sqlstate_of(stmt) AS sqlstate FROM (VALUES
+SELECT label, pg_temp.outcome(stmt) AS outcome FROM (VALUES
   ('65,535 bytes', $q$SELECT pseudo_decrypt(pseudo_encrypt('mf-alice', repeat('a', 65535))) = repeat('a', 65535)$q$),
   ('65,536 bytes', $q$SELECT pseudo_encrypt('mf-alice', repeat('a', 65536))$q$),
   ('65,535 two-byte characters (131,070 bytes)', $q$SELECT pseudo_encrypt('mf-alice', repeat('é', 65535))$q$),

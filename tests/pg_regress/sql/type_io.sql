@@ -41,10 +41,17 @@ RESET enable_nestloop; RESET enable_mergejoin; RESET enable_hashjoin;
 SET enable_sort = off;
 EXPLAIN (COSTS OFF) SELECT v, count(*) FROM io_values GROUP BY v;
 RESET enable_sort;
-CREATE INDEX io_values_btree ON io_values (v);
-CREATE INDEX io_values_hash ON io_values USING hash (v);
+-- each index kind on its own, its use shown by the plan
 SET enable_seqscan = off;
-SELECT id AS found_by_index FROM io_values WHERE v = (SELECT v FROM io_copy WHERE id = 3);
+SET enable_bitmapscan = off;
+CREATE INDEX io_values_btree ON io_values (v);
+EXPLAIN (COSTS OFF) SELECT id FROM io_values WHERE v = (SELECT v FROM io_copy WHERE id = 3);
+SELECT id AS found_by_btree FROM io_values WHERE v = (SELECT v FROM io_copy WHERE id = 3);
+DROP INDEX io_values_btree;
+CREATE INDEX io_values_hash ON io_values USING hash (v);
+EXPLAIN (COSTS OFF) SELECT id FROM io_values WHERE v = (SELECT v FROM io_copy WHERE id = 3);
+SELECT id AS found_by_hash FROM io_values WHERE v = (SELECT v FROM io_copy WHERE id = 3);
 RESET enable_seqscan;
+RESET enable_bitmapscan;
 
 DROP TABLE io_values, io_copy;
