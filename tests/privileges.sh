@@ -4,8 +4,11 @@
 # pg_depend), called or read as superuser, extension owner, pseudo_admin,
 # pseudo_writer, pseudo_reader, pseudo_fhe_user (owning the FHE store the
 # cells use) and a plain login role. Each call runs in a
-# transaction that is rolled back. The resulting table must equal the one in
-# README.md between the privilege-matrix markers.
+# transaction that is rolled back; a procedure (which commits) gets a fresh
+# copy of the sample table for each role instead. The sample's subject key is
+# rotated and committed first, so its values really need rewrapping. The
+# resulting table must equal the one in README.md between the privilege-matrix
+# markers.
 #   tests/privileges.sh CLUSTER_DIR PORT WORK_DIR
 set -euo pipefail
 dir=$1; port=$2; work=$3
@@ -26,7 +29,10 @@ as pm_owner -c "CREATE EXTENSION pseudo_ext" \
     -c "CREATE TABLE pm_sample (v pseudo_text, c pseudo_text)" \
     -c "INSERT INTO pm_sample VALUES (pseudo_encrypt('pm-a', 'x'), pseudo_encrypt('pm-a', 'y', 'ctx'))" \
     -c "GRANT SELECT, UPDATE ON pm_sample TO PUBLIC" \
-    -c "SELECT pseudo_rotate_root_key(), pseudo_retire_root_key(1)" >/dev/null
+    -c "SELECT pseudo_rotate_root_key(), pseudo_retire_root_key(1)" \
+    -c "SELECT pseudo_rotate('pm-a')" >/dev/null
+check "1 of 1" "$(as pm_owner -c "SELECT count(*) FILTER (WHERE pseudo_needs_rewrap(v) AND pseudo_needs_rewrap(c)) || ' of ' || count(*) FROM pm_sample")" \
+      "setup: the sample's values need rewrapping (a committed subject key rotation)"
 psql_at "$dir" "$port" postgres -v ON_ERROR_STOP=1 \
     -c "CREATE ROLE pm_admin LOGIN IN ROLE pseudo_admin" \
     -c "CREATE ROLE pm_writer LOGIN IN ROLE pseudo_writer" \
@@ -64,8 +70,9 @@ SELECT c.oid::regclass::text FROM pg_class c
 ORDER BY 1
 SQL
 sort -o "$work/priv_members" "$work/priv_members"
-check "" "$(comm -3 "$work/priv_listed" "$work/priv_members" | tr '\n' ' ' | sed 's/ *$//')" \
-      "cells.txt lists every function, table, view and sequence of the extension ($(wc -l <"$work/priv_members") objects)"
+comm -3 "$work/priv_listed" "$work/priv_members" >"$work/priv_unlisted"
+check "0 differences, $(wc -l <"$work/priv_listed") objects" "$(wc -l <"$work/priv_unlisted") differences, $(wc -l <"$work/priv_members") objects" \
+      "cells.txt lists every function, table, view and sequence of the extension"
 
 roles=(postgres pm_owner pm_admin pm_writer pm_reader pm_fhe pm_plain)
 mapfile -t rows < <(grep -v '^#' "$here/privileges/cells.txt" | grep ' | ')
@@ -78,7 +85,9 @@ for role in "${roles[@]}"; do
           echo "\\echo CELL $i"
           case $stmt in
               priv:*) echo "SELECT CASE WHEN has_function_privilege('$role', '${stmt#priv:}', 'EXECUTE') THEN 'ok' ELSE 'ERROR:  42501' END;" ;;
-              call:*) echo "SET ROLE $role;"; echo "${stmt#call:};"; echo "RESET ROLE;" ;;
+              call:*) echo "CREATE TABLE pm_call_$role AS SELECT * FROM pm_sample;"
+                      echo "GRANT SELECT, UPDATE ON pm_call_$role TO PUBLIC;"
+                      echo "SET ROLE $role;"; stmt=${stmt#call:}; echo "${stmt//pm_sample/pm_call_$role};"; echo "RESET ROLE;" ;;
               *) echo "BEGIN;"; echo "SET LOCAL ROLE $role;"; echo "$stmt;"; echo "ROLLBACK;" ;;
           esac
       done; } >"$script"
@@ -106,4 +115,8 @@ if ! diff -u "$work/privilege_matrix.readme" "$work/privilege_matrix.md"; then
     echo "FAIL: the privilege matrix differs from README.md (generated table: $work/privilege_matrix.md)"; exit 1
 fi
 echo "ok: privilege matrix ($(( ${#rows[@]} * ${#roles[@]} )) cells) equals the table in README.md"
+# The cells did what they say: the superuser's procedure call rewrapped its
+# copy; every rolled-back cell left the sample as it was.
+check "0 1" "$(as postgres -c "SELECT (SELECT count(*) FROM pm_call_postgres WHERE pseudo_needs_rewrap(v)) || ' ' || (SELECT count(*) FROM pm_sample WHERE pseudo_needs_rewrap(v))")" \
+      "the superuser's pseudo_rewrap_column rewrapped its copy; the sample still needs rewrapping"
 psql_at "$dir" "$port" postgres -c "DROP DATABASE $db" -c "DROP ROLE pm_owner, pm_admin, pm_writer, pm_reader, pm_fhe, pm_plain"
