@@ -58,7 +58,10 @@ done
 check 55000 "$(sqlstate_of "$dst" "$dport" restored "SELECT pseudo_encrypt('dump-0', 'x')")" "shredded subject refused after restore"
 check t "$(r restored -c "SELECT pseudo_decrypt(pseudo_encrypt('dump-1', 'new')) = 'new'")" "restored database encrypts under restored keys"
 check 2 "$(r restored -c "SELECT version FROM pseudo_subject_keys('dump-1') WHERE is_current")" "subject key versions restored"
-check t "$(r restored -c "SELECT pseudo_rotate('dump-2') IS NOT NULL")" "audit log sequence restored: new actions are logged"
+last_audit=$(r restored -c "SELECT max(id) FROM pseudo_keys.audit_log")
+new_key=$(r restored -c "SELECT pseudo_rotate('dump-2')")
+check "1 rotate $new_key" "$(r restored -c "SELECT count(*) || ' ' || min(action) || ' ' || min(key_ids[1]::text) FROM pseudo_keys.audit_log WHERE id > $last_audit")" \
+      "audit log sequence restored: the rotation after the restore is logged, with its key"
 new_key_file "$work/wrong.key"
 check F0000 "$(sqlstate_of "$dst" "$dport" restored "SELECT count(pseudo_decrypt(v)) FROM t" "SET pseudo_ext.root_key_file = '$work/wrong.key'")" "with a wrong root key: F0000"
 # The FHE store, after the restore above (with the right root key: the store

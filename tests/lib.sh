@@ -1,7 +1,10 @@
 # Helpers for the scripted tests (sourced). Each check prints "ok: ..." or
 # "FAIL: ..." and exits; scripts/test.sh counts the "ok:" lines.
 #   psql_at HOSTDIR PORT DB [psql args...]   quiet, unaligned, tuples only
-#   check WANT GOT WHAT
+#   check WANT GOT WHAT   WANT must not be empty: a failed query prints nothing,
+#                         so "expect nothing" would pass whatever happened.
+#                         Select an explicit marker instead (count(*) = 0,
+#                         coalesce(x, '<NULL>')).
 #   sqlstate_of HOSTDIR PORT DB STATEMENT [SETUP...]   'ok' or the SQLSTATE it failed with
 psql_at() {
     local dir=$1 port=$2 db=$3; shift 3
@@ -9,6 +12,7 @@ psql_at() {
 }
 check() {
     local want=$1 got=$2 what=$3
+    if [ -z "$want" ]; then echo "FAIL: $what: empty expectation (select an explicit marker)"; exit 1; fi
     if [ "$got" != "$want" ]; then echo "FAIL: $what: got '$got', want '$want'"; exit 1; fi
     echo "ok: $what"
 }

@@ -50,6 +50,7 @@ q horizon_before -f "$work/horizon_before_shred.sql" >/dev/null 2>&1
 check 5 "$(q horizon_before -c "SELECT count(*) FROM t WHERE subject = 'h-alice' AND pseudo_decrypt(v) = 'horizon secret ' || id")" "old dump + old root key: alice readable (horizon open)"
 
 check 0 "$(q horizon_src -c "SELECT pseudo_retire_root_key(1)")" "retire epoch 1: nothing left to rewrap"
+check 1 "$(q horizon_src -c "SELECT count(*) FROM pseudo_check_config() WHERE setting LIKE 'root key of retired epoch%'")" "pseudo_check_config flags the retired root key still in the source"
 check t "$(q horizon_src -c "SELECT pseudo_destroy_root_key(1)")" "destroy epoch 1's root key"
 check 1 "$(key_lines "$keys/root.key")" "old root key removed from the file"
 check 600 "$(stat -c %a "$keys/root.key")" "rewritten root key file is still mode 600"
@@ -57,7 +58,7 @@ check 0 "$(grep -c -f <(grep -E '^[0-9a-f]{64}$' "$keys/backup_of_epoch_1.key") 
 check 5 "$(q horizon_src -c "SELECT count(*) FROM t WHERE subject = 'h-bob' AND pseudo_decrypt(v) = 'horizon secret ' || id")" "source database: bob still decrypts"
 check 5 "$(q horizon_src -c "SELECT count(*) FROM t WHERE subject = 'h-alice' AND pseudo_decrypt(v) IS NULL")" "source database: alice reads NULL"
 check "root_rotate,root_retire,root_destroy" "$(q horizon_src -c "SELECT string_agg(action, ',' ORDER BY id) FROM pseudo_keys.audit_log WHERE action LIKE 'root%'")" "root key actions audited"
-check "" "$(q horizon_src -c "SELECT setting FROM pseudo_check_config() WHERE setting LIKE 'root key of retired epoch%'")" "no retired root key left in the source"
+check 0 "$(q horizon_src -c "SELECT count(*) FROM pseudo_check_config() WHERE setting LIKE 'root key of retired epoch%'")" "no retired root key left in the source"
 
 # After retirement and destruction the horizon is closed: the same old dump,
 # restored with the root key that exists now, cannot reveal alice.
