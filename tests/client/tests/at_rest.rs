@@ -2,15 +2,21 @@
 //! encrypting known markers (as literals and as bind parameters) and
 //! provoking errors in statements that carry them, with PostgreSQL's default
 //! `log_min_error_statement = error`, every file of the data directory (heap,
-//! indexes, WAL, ...) and the server log are scanned for the markers, the root
-//! key and every subject key (raw and hex): none may be found. A control value
-//! stored in clear must be found, so the scan is known to work.
+//! indexes, WAL, ...) and the server log are scanned for the markers (raw and
+//! hex), the root key, the subject-digest key and every subject key, among
+//! them the shredded subject's, unwrapped before the shred (raw and hex):
+//! none may be found.
+//! The scan is shown to work where it matters: a control value stored in
+//! clear must be found in the table's own heap file, in the WAL and in the
+//! server log, each separately, raw and as SQL's own hex; and every searched
+//! pattern must be found in a file planted with all of them.
 //! Needs PSEUDO_EXT_TEST_DATA and PSEUDO_EXT_TEST_LOG (set by scripts/test.sh).
 
 use postgres::{Client, NoTls};
-use pseudo_core::key_file;
+use pseudo_core::{key_file, DigestKey};
 use pseudo_ext_client_tests::connect;
 use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 fn connect_to(db: &str) -> Client {
@@ -19,39 +25,79 @@ fn connect_to(db: &str) -> Client {
     Client::connect(&format!("host={host} port={port} user=postgres dbname={db}"), NoTls).expect("connect")
 }
 
+/// Every regular file under `dir`, following symbolic links (pg_wal and
+/// tablespaces may be links). A directory removed meanwhile (a temporary one)
+/// is skipped; any other error fails the test, so nothing is skipped unseen.
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return,
+        Err(e) => panic!("cannot list {}: {e}", dir.display()),
+    };
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
         let path = entry.path();
-        let kind = entry.file_type().unwrap();
+        let kind = match std::fs::metadata(&path) {
+            Ok(meta) => meta.file_type(),
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => panic!("cannot stat {}: {e}", path.display()),
+        };
         if kind.is_dir() {
             files_under(&path, out);
         } else if kind.is_file() {
             out.push(path);
+        } else {
+            panic!("{} is neither a file nor a directory: not scanned", path.display());
         }
     }
 }
 
-/// Occurrences of each pattern (all at least 8 bytes) in the files.
-fn scan(files: &[PathBuf], patterns: &[Vec<u8>]) -> Vec<usize> {
+struct Scan {
+    /// Occurrences by (file index, pattern index); absent means none.
+    hits: HashMap<(usize, usize), usize>,
+    files_read: usize,
+    bytes_read: u64,
+    /// Files removed between listing and reading (a recycled WAL segment, a
+    /// temporary file): the only read error tolerated.
+    vanished: Vec<PathBuf>,
+}
+
+impl Scan {
+    fn in_files(&self, pattern: usize, files: impl Fn(usize) -> bool) -> usize {
+        self.hits.iter().filter(|((f, p), _)| *p == pattern && files(*f)).map(|(_, n)| n).sum()
+    }
+}
+
+/// Occurrences of each pattern (all at least 8 bytes) in each file.
+fn scan(files: &[PathBuf], patterns: &[Vec<u8>]) -> Scan {
     let mut by_prefix: HashMap<[u8; 8], Vec<usize>> = HashMap::new();
     for (i, p) in patterns.iter().enumerate() {
         by_prefix.entry(p[..8].try_into().unwrap()).or_default().push(i);
     }
-    let mut found = vec![0; patterns.len()];
-    for file in files {
-        let Ok(bytes) = std::fs::read(file) else { continue }; // files may vanish meanwhile
+    let mut result = Scan { hits: HashMap::new(), files_read: 0, bytes_read: 0, vanished: Vec::new() };
+    for (f, file) in files.iter().enumerate() {
+        let bytes = match std::fs::read(file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                result.vanished.push(file.clone());
+                continue;
+            }
+            Err(e) => panic!("cannot read {}: {e}", file.display()),
+        };
+        result.files_read += 1;
+        result.bytes_read += bytes.len() as u64;
         for start in 0..bytes.len().saturating_sub(7) {
             let prefix: [u8; 8] = bytes[start..start + 8].try_into().unwrap();
             if let Some(candidates) = by_prefix.get(&prefix) {
                 for &i in candidates {
                     if bytes[start..].starts_with(&patterns[i]) {
-                        found[i] += 1;
+                        *result.hits.entry((f, i)).or_default() += 1;
                     }
                 }
             }
         }
     }
-    found
+    result
 }
 
 fn unhex(text: &str) -> Vec<u8> {
@@ -60,6 +106,18 @@ fn unhex(text: &str) -> Vec<u8> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A key as it could leak: raw, and as lower- and upper-case hex.
+fn key_forms(key: &[u8]) -> [Vec<u8>; 3] {
+    [key.to_vec(), hex(key).into_bytes(), hex(key).to_uppercase().into_bytes()]
+}
+
+/// The digest key's bytes. `DigestKey` has no accessor, by design; its one
+/// field is the 32 key bytes, which the size check of `transmute` pins.
+fn digest_key_bytes(key: DigestKey) -> [u8; 32] {
+    // SAFETY: same size, and every bit pattern is a valid [u8; 32].
+    unsafe { std::mem::transmute::<DigestKey, [u8; 32]>(key) }
 }
 
 fn must_fail(c: &mut Client, sql: &str, sqlstate: &str) {
@@ -111,10 +169,69 @@ fn no_plaintext_or_key_bytes_at_rest_or_in_the_server_log() {
         }
         markers.push(m);
     }
+    // Not secret: stored in clear (raw, and hex-encoded by SQL itself) and
+    // written to the server log, so each place shows it was scanned.
     let control = format!("PXCONTROL-{run}-stored-in-clear");
-    c.execute("INSERT INTO t VALUES (1000, NULL, NULL, $1)", &[&control]).unwrap();
+    let control_hex = hex(control.as_bytes());
+    let store_control = |c: &mut Client, id: i32| {
+        c.execute("INSERT INTO t VALUES ($1, NULL, NULL, $2)", &[&id, &control]).unwrap();
+        c.execute("INSERT INTO t VALUES ($1, NULL, NULL, encode(convert_to($2, 'UTF8'), 'hex'))", &[&(id + 1), &control])
+            .unwrap();
+    };
+    store_control(&mut c, 1000);
+    c.batch_execute(&format!(
+        "DO $$ BEGIN RAISE LOG '{control}'; RAISE LOG '%', encode(convert_to('{control}', 'UTF8'), 'hex'); END $$"
+    ))
+    .unwrap();
     c.batch_execute("SELECT pseudo_rotate('subject-1'); UPDATE t SET v = pseudo_rewrap(v) WHERE pseudo_needs_rewrap(v)").unwrap();
+
+    // Key material, collected before the shred so that the shredded subject's
+    // key, whose survival anywhere would defeat shredding, is searched for:
+    // the root key (from its file), the subject-digest key and every subject
+    // key, unwrapped here with the core library.
+    let root_text = std::fs::read(&key_file).expect("root key file");
+    let root_hex: Vec<String> = String::from_utf8(root_text.clone())
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| l.len() == 64)
+        .collect();
+    assert_eq!(root_hex.len(), 1);
+    let roots = key_file::parse(&root_text).unwrap();
+    let digest_rows = c.query("SELECT epoch, wrapped_digest_key FROM pseudo_keys.root_key", &[]).unwrap();
+    assert_eq!(digest_rows.len(), 1, "one root key epoch");
+    let (epoch, wrapped): (i32, Vec<u8>) = (digest_rows[0].get(0), digest_rows[0].get(1));
+    let digest_key = roots[0].unwrap_digest_key(epoch as u32, &wrapped).expect("unwrap the digest key");
+    let shredded_digest: Vec<u8> =
+        c.query_one("SELECT pseudo_keys.subject_digest('subject-0')", &[]).unwrap().get(0);
+    assert_eq!(digest_key.digest(b"subject-0").to_vec(), shredded_digest, "the digest key the database uses");
+    let digest_key = digest_key_bytes(digest_key);
+    let mut subject_keys = Vec::new();
+    let mut shredded_ids = Vec::new();
+    for row in c
+        .query("SELECT key_id::text, wrapped_key, subject_digest = $1 FROM pseudo_keys.subject_key", &[&shredded_digest])
+        .unwrap()
+    {
+        let id_text: String = row.get(0);
+        let id: [u8; 16] = unhex(&id_text.replace('-', "")).try_into().unwrap();
+        let wrapped: Vec<u8> = row.get(1);
+        let key = roots[0].unwrap_subject_key(&id, &wrapped).expect("unwrap with the database's root key");
+        if row.get::<_, bool>(2) {
+            shredded_ids.push(id_text);
+            subject_keys.insert(0, key);
+        } else {
+            subject_keys.push(key);
+        }
+    }
+    assert_eq!(subject_keys.len(), 21, "one key per subject, two for the rotated one");
+    assert_eq!(shredded_ids.len(), 1, "subject-0's one key, first in subject_keys");
+
     c.query_one("SELECT pseudo_shred('subject-0')", &[]).unwrap();
+    let left: i64 = c
+        .query_one("SELECT count(*) FROM pseudo_keys.subject_key WHERE key_id::text = $1", &[&shredded_ids[0]])
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the shred deletes the key searched for below");
 
     // Failing statements that carry plaintext literals.
     let err = |i: usize| format!("PXMARK-{run}-error-{i}-plaintext");
@@ -127,60 +244,87 @@ fn no_plaintext_or_key_bytes_at_rest_or_in_the_server_log() {
     must_fail(&mut c, &format!("SELECT pseudo_encrypt('subject-1', '{}'", err(7)), "42601");
     markers.extend((1..=7).map(err));
 
-    c.batch_execute("CHECKPOINT; SELECT pg_switch_wal()").unwrap();
+    // The checkpoint flushes the table's pages to its heap file; WAL written
+    // after it cannot have been recycled yet.
+    c.batch_execute("CHECKPOINT").unwrap();
+    store_control(&mut c, 1002);
+    c.batch_execute("SELECT pg_switch_wal()").unwrap();
+    let heap_file = data.join(c.query_one("SELECT pg_relation_filepath('t')", &[]).unwrap().get::<_, String>(0));
+    let wal_dir = data.join("pg_wal");
 
-    // Key material: the root key (from its file) and every subject key,
-    // unwrapped here with the core library.
-    let root_text = std::fs::read(&key_file).expect("root key file");
-    let root_hex: Vec<String> = String::from_utf8(root_text.clone())
-        .unwrap()
-        .lines()
-        .map(|l| l.trim().to_string())
-        .filter(|l| l.len() == 64)
-        .collect();
-    assert_eq!(root_hex.len(), 1);
-    let roots = key_file::parse(&root_text).unwrap();
-    let mut subject_keys = Vec::new();
-    for row in c.query("SELECT key_id::text, wrapped_key FROM pseudo_keys.subject_key", &[]).unwrap() {
-        let id_text: String = row.get(0);
-        let id: [u8; 16] = unhex(&id_text.replace('-', "")).try_into().unwrap();
-        let wrapped: Vec<u8> = row.get(1);
-        subject_keys.push(roots[0].unwrap_subject_key(&id, &wrapped).expect("unwrap with the database's root key"));
+    // Patterns: 0 and 1 are the controls, then the markers, then the keys;
+    // each named for the report.
+    let mut patterns: Vec<Vec<u8>> = vec![control.clone().into_bytes(), control_hex.into_bytes()];
+    let mut names: Vec<String> = vec!["control (raw)".into(), "control (hex)".into()];
+    let n_controls = patterns.len();
+    for (i, m) in markers.iter().enumerate() {
+        patterns.extend([m.as_bytes().to_vec(), hex(m.as_bytes()).into_bytes()]);
+        names.extend([format!("marker {i} (raw)"), format!("marker {i} (hex)")]);
     }
-    assert!(subject_keys.len() >= 20, "one key per subject, two for the rotated one");
+    let n_markers = markers.len();
+    let mut add_key = |name: &str, key: &[u8]| {
+        patterns.extend(key_forms(key));
+        names.extend(["raw", "hex", "HEX"].map(|form| format!("{name} ({form})")));
+    };
+    add_key("root key", &unhex(&root_hex[0]));
+    add_key("digest key", &digest_key);
+    for (i, key) in subject_keys.iter().enumerate() {
+        add_key(&if i == 0 { "shredded subject's key".to_string() } else { format!("subject key {i}") }, &key[..]);
+    }
+
+    // Every secret pattern is found where it is written: the scan would see
+    // the shredded key, the digest key or a hex marker if they were present.
+    let planted = key_dir.join("planted");
+    let filler = vec![b'.'; 4096];
+    let mut contents = filler.clone();
+    for p in &patterns[n_controls..] {
+        contents.extend_from_slice(p);
+        contents.extend_from_slice(&filler);
+    }
+    std::fs::write(&planted, contents).unwrap();
+    let in_planted = scan(&[planted], &patterns);
+    let unseen: Vec<&str> =
+        (n_controls..patterns.len()).filter(|&i| in_planted.in_files(i, |_| true) == 0).map(|i| &names[i][..]).collect();
+    assert!(unseen.is_empty(), "patterns {unseen:?} not found where they were planted");
 
     let mut files = Vec::new();
     files_under(&data, &mut files);
     files.push(log.clone());
-    let mut patterns: Vec<Vec<u8>> = markers.iter().map(|m| m.as_bytes().to_vec()).collect();
-    let n_markers = patterns.len();
-    patterns.push(control.as_bytes().to_vec());
-    for h in &root_hex {
-        patterns.push(h.as_bytes().to_vec());
-        patterns.push(h.to_uppercase().into_bytes());
-        patterns.push(unhex(h));
-    }
-    for key in &subject_keys {
-        patterns.push(key.to_vec());
-        patterns.push(hex(&key[..]).into_bytes());
-        patterns.push(hex(&key[..]).to_uppercase().into_bytes());
-    }
-    let found = scan(&files, &patterns);
-    let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
-    assert!(found[n_markers] > 0, "the control value stored in clear must be found: the scan does not work");
-    let leaks: Vec<String> = found
-        .iter()
-        .enumerate()
-        .filter(|(i, &n)| *i != n_markers && n > 0)
-        .map(|(i, n)| format!("pattern {i} ({} bytes) found {n} times", patterns[i].len()))
-        .collect();
+    let result = scan(&files, &patterns);
+    let heap = files.iter().position(|f| *f == heap_file);
+    let log_index = files.iter().position(|f| *f == log);
+    let in_wal = |f: usize| files[f].starts_with(&wal_dir);
+    let wal_files = (0..files.len()).filter(|&f| in_wal(f)).count();
     println!(
-        "at-rest scan: {} files, {} MB, {} markers, {} key patterns: {} found",
+        "at-rest scan: {} files listed, {} read ({} in pg_wal), {} MB read, {} vanished; {} markers, {} key patterns",
         files.len(),
-        total_bytes / 1_000_000,
+        result.files_read,
+        wal_files,
+        result.bytes_read / 1_000_000,
+        result.vanished.len(),
         n_markers,
-        patterns.len() - n_markers - 1,
-        leaks.len()
+        patterns.len() - n_controls - 2 * n_markers
     );
-    assert!(leaks.is_empty(), "{leaks:?}");
+    for (i, form) in [(0, "raw"), (1, "hex")] {
+        let heap_hits = result.in_files(i, |f| Some(f) == heap);
+        assert!(heap_hits > 0, "control ({form}) not found in the table's heap file {}", heap_file.display());
+        assert!(result.in_files(i, in_wal) > 0, "control ({form}) not found in the WAL");
+        assert!(result.in_files(i, |f| Some(f) == log_index) > 0, "control ({form}) not found in the server log");
+    }
+    // Plausible: a cluster of four databases has hundreds of files, the WAL
+    // at least one 16 MB segment; few files vanish between listing and reading.
+    assert!(result.files_read >= 500, "only {} files read", result.files_read);
+    assert!(result.bytes_read >= 16 << 20, "only {} bytes read", result.bytes_read);
+    assert!(wal_files >= 1, "no WAL segment listed");
+    assert!(result.vanished.len() <= result.files_read / 100, "vanished: {:?}", result.vanished);
+    let mut leaks: Vec<String> = result
+        .hits
+        .iter()
+        .filter(|((_, p), _)| *p >= n_controls)
+        .map(|((f, p), n)| format!("{} found {n} times in {}", names[*p], files[*f].display()))
+        .collect();
+    leaks.sort();
+    println!("{} leaks", leaks.len());
+    assert!(leaks.is_empty(), "{leaks:#?}");
+    std::fs::remove_dir_all(&key_dir).unwrap();
 }

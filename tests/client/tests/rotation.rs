@@ -3,9 +3,8 @@
 //! leaves a key wrapped under the superseded epoch.
 
 use postgres::Client;
-use pseudo_ext_client_tests::{connect, setup};
+use pseudo_ext_client_tests::{backend_pid, connect, fresh_subject, setup, wait_until_blocked, LOCK_WAIT_TIMEOUT};
 use std::thread;
-use std::time::Duration;
 
 fn key_id(c: &mut Client, sql: &str) -> String {
     c.query_one(&format!("SELECT pseudo_key_id(({sql}))::text"), &[]).unwrap().get(0)
@@ -36,14 +35,15 @@ fn subject_rotation_in_one_session_moves_the_next_encryption_of_another() {
 fn key_created_while_a_root_rotation_waits_is_rewrapped_by_it() {
     let mut a = connect();
     setup(&mut a, "rot_root_wait");
+    // A creates the subject's first key, which the rotation must wait for.
+    let gina = fresh_subject("rr-gina");
     let mut tx = a.transaction().unwrap();
-    tx.execute("INSERT INTO rot_root_wait VALUES (1, pseudo_encrypt('rr-gina', 'gina'))", &[]).unwrap();
-    let rotation = thread::spawn(|| {
-        let mut b = connect();
-        b.query_one("SELECT pseudo_rotate_root_key()", &[]).unwrap().get::<_, i32>(0)
-    });
-    thread::sleep(Duration::from_millis(500));
-    assert!(!rotation.is_finished(), "the rotation must wait for the key creator");
+    tx.execute("INSERT INTO rot_root_wait VALUES (1, pseudo_encrypt($1, 'gina'))", &[&gina]).unwrap();
+    let mut b = connect();
+    let b_pid = backend_pid(&mut b);
+    let rotation = thread::spawn(move || b.query_one("SELECT pseudo_rotate_root_key()", &[]).unwrap().get::<_, i32>(0));
+    // The rotation must wait for the key creator.
+    wait_until_blocked(&mut connect(), b_pid, LOCK_WAIT_TIMEOUT);
     tx.commit().unwrap();
     rotation.join().unwrap();
     assert_eq!(keys_not_under_current_epoch(&mut a), 0);
@@ -60,12 +60,14 @@ fn key_created_during_a_root_rotation_uses_the_new_epoch() {
     a.execute("INSERT INTO rot_root_during VALUES (1, pseudo_encrypt('rd-hans', 'hans'))", &[]).unwrap();
     let mut tx = b.transaction().unwrap();
     let epoch: i32 = tx.query_one("SELECT pseudo_rotate_root_key()", &[]).unwrap().get(0);
+    let a_pid = backend_pid(&mut a);
+    let ida = fresh_subject("rd-ida"); // a first key, created under the rotation
     let creator = thread::spawn(move || {
-        a.execute("INSERT INTO rot_root_during VALUES (2, pseudo_encrypt('rd-ida', 'ida'))", &[]).unwrap();
+        a.execute("INSERT INTO rot_root_during VALUES (2, pseudo_encrypt($1, 'ida'))", &[&ida]).unwrap();
         a
     });
-    thread::sleep(Duration::from_millis(500));
-    assert!(!creator.is_finished(), "key creation must wait for the rotation");
+    // Key creation must wait for the rotation.
+    wait_until_blocked(&mut connect(), a_pid, LOCK_WAIT_TIMEOUT);
     tx.commit().unwrap();
     let mut a = creator.join().unwrap();
     let under: i32 = a

@@ -3,9 +3,8 @@
 //! and sets PSEUDO_EXT_TEST_HOST / PSEUDO_EXT_TEST_PORT.
 
 use postgres::Client;
-use pseudo_ext_client_tests::{connect, setup};
+use pseudo_ext_client_tests::{backend_pid, connect, fresh_subject, setup, wait_until_blocked, LOCK_WAIT_TIMEOUT};
 use std::thread;
-use std::time::Duration;
 
 fn decrypt(c: &mut Client, table: &str, id: i32) -> Option<String> {
     c.query_one(&format!("SELECT pseudo_decrypt(v) FROM {table} WHERE id = $1"), &[&id]).unwrap().get(0)
@@ -16,16 +15,17 @@ fn shred_in_one_session_is_seen_by_the_next_transaction_of_another() {
     let mut a = connect();
     let mut b = connect();
     setup(&mut a, "sess_shred");
-    a.execute("INSERT INTO sess_shred VALUES (1, pseudo_encrypt('sess-alice', 'alice@example.org'))", &[]).unwrap();
+    let alice = fresh_subject("sess-alice");
+    a.execute("INSERT INTO sess_shred VALUES (1, pseudo_encrypt($1, 'alice@example.org'))", &[&alice]).unwrap();
     // A warms its key cache.
     assert_eq!(decrypt(&mut a, "sess_shred", 1).as_deref(), Some("alice@example.org"));
     assert_eq!(decrypt(&mut a, "sess_shred", 1).as_deref(), Some("alice@example.org"));
     // B shreds and commits.
-    let destroyed: i32 = b.query_one("SELECT pseudo_shred('sess-alice')", &[]).unwrap().get(0);
+    let destroyed: i32 = b.query_one("SELECT pseudo_shred($1)", &[&alice]).unwrap().get(0);
     assert_eq!(destroyed, 1);
     // A's next transaction cannot decrypt, although the key was in its cache.
     assert_eq!(decrypt(&mut a, "sess_shred", 1), None);
-    let err = a.execute("SELECT pseudo_encrypt('sess-alice', 'again')", &[]).unwrap_err();
+    let err = a.execute("SELECT pseudo_encrypt($1, 'again')", &[&alice]).unwrap_err();
     assert_eq!(err.code().map(|c| c.code()), Some("55000"));
 }
 
@@ -34,10 +34,11 @@ fn rolled_back_shred_in_another_session_changes_nothing() {
     let mut a = connect();
     let mut b = connect();
     setup(&mut a, "sess_rollback");
-    a.execute("INSERT INTO sess_rollback VALUES (1, pseudo_encrypt('sess-bob', 'bob'))", &[]).unwrap();
+    let bob = fresh_subject("sess-bob");
+    a.execute("INSERT INTO sess_rollback VALUES (1, pseudo_encrypt($1, 'bob'))", &[&bob]).unwrap();
     assert_eq!(decrypt(&mut a, "sess_rollback", 1).as_deref(), Some("bob"));
     let mut tx = b.transaction().unwrap();
-    tx.query_one("SELECT pseudo_shred('sess-bob')", &[]).unwrap();
+    tx.query_one("SELECT pseudo_shred($1)", &[&bob]).unwrap();
     tx.rollback().unwrap();
     assert_eq!(decrypt(&mut a, "sess_rollback", 1).as_deref(), Some("bob"));
 }
@@ -46,14 +47,17 @@ fn rolled_back_shred_in_another_session_changes_nothing() {
 fn concurrent_first_use_creates_exactly_one_key() {
     let mut a = connect();
     setup(&mut a, "sess_first_use");
+    let carol = fresh_subject("sess-carol");
     let mut tx = a.transaction().unwrap();
-    tx.execute("INSERT INTO sess_first_use VALUES (1, pseudo_encrypt('sess-carol', 'from A'))", &[]).unwrap();
+    tx.execute("INSERT INTO sess_first_use VALUES (1, pseudo_encrypt($1, 'from A'))", &[&carol]).unwrap();
     // B's first use of the same subject waits for A's transaction.
-    let waiter = thread::spawn(|| {
-        let mut b = connect();
-        b.execute("INSERT INTO sess_first_use VALUES (2, pseudo_encrypt('sess-carol', 'from B'))", &[]).unwrap();
+    let mut b = connect();
+    let b_pid = backend_pid(&mut b);
+    let b_subject = carol.clone();
+    let waiter = thread::spawn(move || {
+        b.execute("INSERT INTO sess_first_use VALUES (2, pseudo_encrypt($1, 'from B'))", &[&b_subject]).unwrap();
     });
-    thread::sleep(Duration::from_millis(500));
+    wait_until_blocked(&mut connect(), b_pid, LOCK_WAIT_TIMEOUT);
     tx.commit().unwrap();
     waiter.join().unwrap();
     let keys: i64 = a
@@ -63,8 +67,8 @@ fn concurrent_first_use_creates_exactly_one_key() {
     assert_eq!(keys, 1, "both sessions must use the one key");
     let rows: i64 = a
         .query_one(
-            "SELECT count(*) FROM pseudo_keys.subject_key WHERE subject_digest = pseudo_keys.subject_digest('sess-carol')",
-            &[],
+            "SELECT count(*) FROM pseudo_keys.subject_key WHERE subject_digest = pseudo_keys.subject_digest($1)",
+            &[&carol],
         )
         .unwrap()
         .get(0);
@@ -76,13 +80,14 @@ fn concurrent_first_use_creates_exactly_one_key() {
 fn shred_waits_for_a_concurrent_first_key_and_destroys_it() {
     let mut a = connect();
     setup(&mut a, "sess_race");
+    let dave = fresh_subject("sess-dave");
     let mut tx = a.transaction().unwrap();
-    tx.execute("INSERT INTO sess_race VALUES (1, pseudo_encrypt('sess-dave', 'dave'))", &[]).unwrap();
-    let shredder = thread::spawn(|| {
-        let mut b = connect();
-        b.query_one("SELECT pseudo_shred('sess-dave')", &[]).unwrap().get::<_, i32>(0)
-    });
-    thread::sleep(Duration::from_millis(500));
+    tx.execute("INSERT INTO sess_race VALUES (1, pseudo_encrypt($1, 'dave'))", &[&dave]).unwrap();
+    let mut b = connect();
+    let b_pid = backend_pid(&mut b);
+    let shredder = thread::spawn(move || b.query_one("SELECT pseudo_shred($1)", &[&dave]).unwrap().get::<_, i32>(0));
+    // The shred must have reached A's uncommitted key, not run after the commit.
+    wait_until_blocked(&mut connect(), b_pid, LOCK_WAIT_TIMEOUT);
     tx.commit().unwrap();
     assert_eq!(shredder.join().unwrap(), 1, "the shred must see and destroy the key created concurrently");
     assert_eq!(decrypt(&mut a, "sess_race", 1), None);
