@@ -24,6 +24,7 @@ unix_socket_directories = '$dir'
 port = $port
 fsync = off
 max_connections = 40
+max_prepared_transactions = 10
 CONF
     fi
     as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null

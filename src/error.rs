@@ -62,6 +62,9 @@ pub enum PseudoError {
     NotStoreOwner(String),
     /// The FHE worker pool could not be built (58000).
     FheThreads(String),
+    /// `PREPARE TRANSACTION` after the transaction created, rotated or
+    /// shredded keys or changed root keys (0A000).
+    PrepareAfterKeyChange,
 }
 
 impl From<FheError> for PseudoError {
@@ -180,6 +183,11 @@ impl PseudoError {
                 Some("Only members of the role that created a store may use or drop it.".into()),
             ),
             PseudoError::FheThreads(why) => (ERRCODE_SYSTEM_ERROR, format!("FHE worker threads unavailable: {why}"), None),
+            PseudoError::PrepareAfterKeyChange => (
+                ERRCODE_FEATURE_NOT_SUPPORTED,
+                "cannot PREPARE a transaction that created, rotated or shredded keys".into(),
+                Some("Commit key changes (a subject's first pseudo_encrypt, pseudo_rotate, pseudo_shred, root key administration) directly; transactions that only encrypt under existing keys or decrypt can be prepared.".into()),
+            ),
         }
     }
 

@@ -109,9 +109,23 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
     }
 }
 
+/// Guarded: refusing a PREPARE raises an ERROR, which PostgreSQL allows
+/// before the point of no return (PRE_PREPARE). The other events only touch
+/// atomics and the commit-time work of root rotation, which turns failures into
+/// WARNINGs.
+#[pgrx::pg_guard]
 unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
     use pg_sys::XactEvent::*;
     match event {
+        // A prepared transaction's key changes would outlive this backend's
+        // view of them: the cache would keep keys that ROLLBACK PREPARED (from
+        // any session) removes, and a root key file created or a removal
+        // scheduled here would not follow COMMIT/ROLLBACK PREPARED.
+        XACT_EVENT_PRE_PREPARE => {
+            if XACT_WROTE_KEYS.load(Ordering::Acquire) || crate::root_rotation::removal_pending() {
+                PseudoError::PrepareAfterKeyChange.raise();
+            }
+        }
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
             if XACT_WROTE_KEYS.swap(false, Ordering::AcqRel) {
                 GENERATION.fetch_add(1, Ordering::AcqRel);

@@ -109,7 +109,10 @@ pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) ->
                     .get_one::<bool>()?
                     .unwrap_or(true);
             match &source {
-                Source::File(path) if create && !any_keys => root_key_source::create_file(path)?,
+                Source::File(path) if create && !any_keys => {
+                    refuse_if_read_only()?;
+                    root_key_source::create_file(path)?
+                }
                 _ => return Err(PseudoError::RootKeyMissing(source.describe())),
             }
         }
@@ -118,6 +121,7 @@ pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) ->
         if !create {
             return Err(PseudoError::RootKeyMissing(source.describe()));
         }
+        refuse_if_read_only()?;
         let digest = first_root_key_row(client, &source, &keys[0])?;
         return Ok(Keyring { source, keys, epochs: vec![(1, Some(0))], epoch: 1, digest });
     }

@@ -58,6 +58,10 @@ pgrx::extension_sql_file!(
 pub extern "C-unwind" fn _PG_init() {
     root_key_source::define_gucs();
     fhe_pool::define_gucs();
+    // A misspelt `pseudo_ext.*` setting is an error, not a silent placeholder
+    // (a typo in root_key_file would otherwise go unnoticed).
+    // SAFETY: _PG_init runs once per backend; the name is a static C string.
+    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pseudo_ext".as_ptr()) };
     key_cache::register_callbacks();
     log_filter::install();
 }

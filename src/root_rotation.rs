@@ -273,6 +273,11 @@ pub fn at_transaction_end(committed: bool) {
     }
 }
 
+/// Whether the current transaction scheduled a root key removal.
+pub fn removal_pending() -> bool {
+    PENDING.with_borrow(|p| !p.is_empty())
+}
+
 /// Subtransaction abort: forget removals scheduled inside it.
 pub fn at_subtransaction_abort(subxact: pg_sys::SubTransactionId) {
     PENDING.with_borrow_mut(|p| p.retain(|r| r.subxact < subxact));

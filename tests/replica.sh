@@ -28,6 +28,10 @@ fhe() { target/release/pseudo-fhe --key "$work/replica_fhe.key" --db "host=$1 po
 rm -f "$work/replica_fhe.key"; target/release/pseudo-fhe --key "$work/replica_fhe.key" keygen >/dev/null
 fhe "$dir" "$port" create-store rep 2 8 8 >/dev/null
 fhe "$dir" "$port" set rep 5 55 >/dev/null
+# A database with the extension but no key yet, its root key file not yet created.
+psql_at "$dir" "$port" postgres -c "DROP DATABASE IF EXISTS replica_fresh" -c "CREATE DATABASE replica_fresh" \
+    -c "ALTER DATABASE replica_fresh SET pseudo_ext.root_key_file = '$keys/fresh.key'"
+psql_at "$dir" "$port" replica_fresh -c "CREATE EXTENSION pseudo_ext"
 
 runuser -u postgres -- "$PGBIN/pg_basebackup" -h "$dir" -p "$port" -U postgres -D "$rdir/data" -R -X stream -c fast
 cat >>"$rdir/data/postgresql.conf" <<CONF
@@ -55,5 +59,17 @@ check "<NULL>" "$(ask "SELECT coalesce(pseudo_decrypt(v), '<NULL>') FROM t WHERE
 echo "\\q" >&"${SB[1]}"; wait "$SB_PID" 2>/dev/null || true
 
 check 25006 "$(sqlstate_of "$rdir" "$rport" replica_test "SELECT pseudo_encrypt('rep-new', 'x')")" "a first key cannot be created on the replica (25006, read-only transaction)"
+# Nothing is created before that refusal: no root key file for a database
+# without keys, which would later reject the primary's key.
+check 25006 "$(sqlstate_of "$rdir" "$rport" replica_fresh "SELECT pseudo_encrypt('fresh-1', 'x')")" "a database's first key cannot be created on the replica (25006)"
+check no "$( [ -e "$keys/fresh.key" ] && echo yes || echo no)" "the refused first key created no root key file"
+check 25006 "$(sqlstate_of "$dir" "$port" replica_fresh "SELECT pseudo_encrypt('fresh-1', 'x')" "SET default_transaction_read_only = on")" "nor in a read-only transaction on the primary (25006)"
+check no "$( [ -e "$keys/fresh.key" ] && echo yes || echo no)" "the read-only transaction created no root key file"
+psql_at "$dir" "$port" replica_fresh -c "CREATE TABLE t AS SELECT pseudo_encrypt('fresh-1', 'first on the primary') AS v"
+lsn=$(p -c "SELECT pg_current_wal_lsn()")
+for _ in $(seq 1 100); do
+    [ "$(r -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" = t ] && break; sleep 0.1
+done
+check "first on the primary" "$(psql_at "$rdir" "$rport" replica_fresh -c "SELECT pseudo_decrypt(v) FROM t")" "the replica decrypts the database's first value, under the primary's root key"
 check "55" "$(fhe "$rdir" "$rport" get rep 5 | awk '{print $1}')" "a private FHE GET answers on the replica"
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$rdir/data" -m fast -w stop >/dev/null

@@ -48,4 +48,16 @@ check 1 "$(as_plain -c "LOAD 'pseudo_ext'" -c "SET ROLE rk_plain" -c "SET pseudo
 # library discards it, since it was set by a role without the privilege.
 check pseudo_ext_root.key "$(as_plain -c "SET ROLE rk_plain" -c "SET pseudo_ext.root_key_file = '/tmp/x'" -c "RESET ROLE" \
       -c "LOAD 'pseudo_ext'" -c "SHOW pseudo_ext.root_key_file" | grep -v WARNING)" "placeholder set by a non-superuser is discarded on load"
+# A database's first key (and root key file) inside a two-phase transaction:
+# PREPARE is refused (0A000), so nothing is left for ROLLBACK PREPARED, and
+# the session goes on encrypting (0.3.0 prepared it, and after ROLLBACK
+# PREPARED the same session failed with 58P01).
+psql -h "$dir" -p "$port" -U postgres -X -q -d postgres -c "DROP DATABASE IF EXISTS twophase_fresh" -c "CREATE DATABASE twophase_fresh" \
+    -c "ALTER DATABASE twophase_fresh SET pseudo_ext.root_key_file = '$keys/twophase.key'"
+psql_at "$dir" "$port" twophase_fresh -c "CREATE EXTENSION pseudo_ext"
+check "t | ERROR: 0A000 | ERROR: 42704 | after" "$(psql_at "$dir" "$port" twophase_fresh -c '\set VERBOSITY sqlstate' -c "BEGIN" \
+      -c "SELECT pseudo_encrypt('tp-p', 'x') IS NOT NULL" -c "PREPARE TRANSACTION 'tp_fresh'" -c "ROLLBACK PREPARED 'tp_fresh'" \
+      -c "SELECT pseudo_decrypt(pseudo_encrypt('tp-p', 'after'))" 2>&1 | tr -s ' ' | paste -sd '|' | sed 's/|/ | /g')" \
+      "a first key in a prepared transaction: PREPARE refused (0A000), the session then encrypts"
+psql -h "$dir" -p "$port" -U postgres -X -q -d postgres -c "DROP DATABASE twophase_fresh"
 psql -h "$dir" -p "$port" -U postgres -X -q -d postgres -c "DROP DATABASE rootkey_test" -c "DROP ROLE rk_plain"
