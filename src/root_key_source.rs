@@ -14,21 +14,28 @@
 //!   output is the key list and is never logged; its standard error is
 //!   discarded. Its output is cached per backend and read again only when a
 //!   needed key is missing from it. The extension never edits that source.
+//!   A command that has not finished within `pseudo_ext.root_key_command_timeout`
+//!   is killed (its whole process group), and so is one whose statement is
+//!   cancelled meanwhile: a hung command never holds a backend, or the lock a
+//!   root key rotation takes, for longer.
 
 use crate::error::PseudoError;
-use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
 use pseudo_core::{key_file, RootKey};
 use std::cell::RefCell;
 use std::ffi::CString;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 pub static ROOT_KEY_FILE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"pseudo_ext_root.key"));
 pub static ROOT_KEY_COMMAND: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ROOT_KEY_COMMAND_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 
 /// Largest source we read: thousands of keys' worth.
 const MAX_SOURCE_BYTES: u64 = 1 << 20;
@@ -49,6 +56,16 @@ pub fn define_gucs() {
         &ROOT_KEY_COMMAND,
         GucContext::Suset,
         GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
+    );
+    GucRegistry::define_int_guc(
+        c"pseudo_ext.root_key_command_timeout",
+        c"How long pseudo_ext.root_key_command may run before it is killed.",
+        c"A cancelled statement kills the command at once.",
+        &ROOT_KEY_COMMAND_TIMEOUT,
+        100,
+        3_600_000,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
     );
 }
 
@@ -135,34 +152,114 @@ fn read_file(path: &str) -> Result<Option<Zeroizing<Vec<u8>>>, PseudoError> {
             "chmod 600 the file; it must be readable by the PostgreSQL server's OS user only.",
         ));
     }
-    let mut contents = Zeroizing::new(Vec::with_capacity(256));
+    // Sized once, so no reallocation leaves a copy of a key in freed memory.
+    let mut contents = Zeroizing::new(Vec::with_capacity(MAX_SOURCE_BYTES as usize + 1));
     file.take(MAX_SOURCE_BYTES).read_to_end(&mut contents).map_err(io)?;
     Ok(Some(contents))
 }
 
 fn run_command(cmd: &str) -> Result<Zeroizing<Vec<u8>>, PseudoError> {
     let failed = |why: String| PseudoError::RootKeyUnreadable(Source::Command(String::new()).describe(), why);
+    let timeout_ms = ROOT_KEY_COMMAND_TIMEOUT.get().max(1) as u64;
     let mut child = std::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(cmd)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
+        .process_group(0) // its own group: killing it reaches what the shell started
         .spawn()
         .map_err(|e| failed(format!("could not start it: {}", e.kind())))?;
-    let mut out = Zeroizing::new(Vec::with_capacity(256));
-    let read = child.stdout.take().map(|s| s.take(MAX_SOURCE_BYTES).read_to_end(&mut out));
-    let status = child.wait().map_err(|e| failed(format!("could not wait for it: {}", e.kind())))?;
-    if let Some(Err(e)) = read {
-        return Err(failed(format!("could not read its output: {}", e.kind())));
+    let mut running = RunningCommand { child: &mut child, done: false };
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    // Sized once, so no reallocation leaves a copy of a key in freed memory.
+    let mut out = Zeroizing::new(vec![0u8; MAX_SOURCE_BYTES as usize]);
+    let mut len = 0;
+    let mut stdout = running.child.stdout.take().expect("stdout is piped");
+    let fd = stdout.as_raw_fd();
+    // SAFETY: a descriptor we own; non-blocking so a silent command cannot block the read.
+    unsafe { libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK) };
+    loop {
+        running.interrupt_or_deadline(deadline, timeout_ms)?;
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd; wakes every 100 ms to look at interrupts and the deadline.
+        if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 {
+            continue; // timeout or EINTR (a signal the backend handles)
+        }
+        match stdout.read(&mut out[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len == out.len() {
+                    break; // larger than any key list: parsing refuses what was read
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+            Err(e) => return Err(failed(format!("could not read its output: {}", e.kind()))),
+        }
     }
+    drop(stdout);
+    let status = loop {
+        running.interrupt_or_deadline(deadline, timeout_ms)?;
+        match running.child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(failed(format!("could not wait for it: {}", e.kind()))),
+        }
+    };
+    running.done = true;
     if !status.success() {
         return Err(failed(match status.code() {
             Some(code) => format!("it exited with status {code}"),
             None => "it was terminated by a signal".into(),
         }));
     }
+    out.truncate(len);
     Ok(out)
+}
+
+/// A started root key command: killed with its process group and reaped on
+/// every way out but a normal exit, so no command outlives the statement.
+struct RunningCommand<'a> {
+    child: &'a mut std::process::Child,
+    done: bool,
+}
+
+impl RunningCommand<'_> {
+    /// Kills the command on a pending cancel or timeout; a cancel is then
+    /// raised as PostgreSQL's own error (57014).
+    fn interrupt_or_deadline(&mut self, deadline: Instant, timeout_ms: u64) -> Result<(), PseudoError> {
+        // SAFETY: read flags the backend's signal handlers set.
+        if unsafe { pg_sys::InterruptPending } != 0 {
+            if unsafe { pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0 } {
+                self.kill();
+            }
+            pgrx::check_for_interrupts!();
+        }
+        if Instant::now() >= deadline {
+            self.kill();
+            return Err(PseudoError::RootKeyUnreadable(
+                Source::Command(String::new()).describe(),
+                format!("it did not finish within {timeout_ms} ms (pseudo_ext.root_key_command_timeout) and was killed"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn kill(&mut self) {
+        if !self.done {
+            // SAFETY: signals the process group the command leads (its pid).
+            unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = self.child.wait();
+            self.done = true;
+        }
+    }
+}
+
+impl Drop for RunningCommand<'_> {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// An exclusive lock on `<path>.lock`, held while the key file is replaced,

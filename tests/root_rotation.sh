@@ -88,6 +88,30 @@ check 55000 "$(sqlstate_of "$dir" "$port" cmd_db "SELECT pseudo_destroy_root_key
 printf '#!/bin/sh\nexit 3\n' >"$keys/fail.sh"; chmod 755 "$keys/fail.sh"
 check 58030 "$(sqlstate_of "$dir" "$port" cmd_db "SELECT count(pseudo_decrypt(v)) FROM t" "SET pseudo_ext.root_key_command = '$keys/fail.sh'")" "failing command (58030)"
 printf '#!/bin/sh\necho not-a-key\n' >"$keys/bad.sh"; chmod 755 "$keys/bad.sh"
+# A command that hangs and ignores SIGINT and SIGTERM: killed (with what it
+# started) at pseudo_ext.root_key_command_timeout (58030), or at once when the
+# statement is cancelled (57014), never holding the backend until it is done.
+# (A killed process whose parent died first stays a zombie here: nothing in a
+# container reaps orphans. Zombies do not count as left running.)
+cat >"$keys/hang.sh" <<SH
+#!/bin/sh
+trap '' INT TERM
+echo \$\$ >>"$keys/hang.pids"
+sleep 30
+cat "$keys/kms.keys"
+SH
+chmod 755 "$keys/hang.sh"; rm -f "$keys/hang.pids"
+hung() {  # hung SETTING...: SQLSTATE and whole seconds of a decrypt needing the hung command
+    local sets=() t0; for s in "$@"; do sets+=(-c "$s"); done
+    t0=$(date +%s%N)
+    local state; state=$(psql_at "$dir" "$port" cmd_db -c '\set VERBOSITY sqlstate' -c "SET pseudo_ext.root_key_command = '$keys/hang.sh'" \
+        "${sets[@]}" -c "SELECT count(pseudo_decrypt(v)) FROM t" 2>&1 | grep -oE 'ERROR: +[0-9A-Z]{5}' | tr -s ' ')
+    echo "$state in $(( ($(date +%s%N) - t0) / 1000000000 )) s"
+}
+check "ERROR: 58030 in 1 s" "$(hung "SET pseudo_ext.root_key_command_timeout = '1s'")" "a hung command is killed at root_key_command_timeout (58030)"
+check "ERROR: 57014 in 1 s" "$(hung "SET statement_timeout = '1s'")" "a hung command is killed when its statement is cancelled (57014)"
+check "2 started, 0 left" "$(wc -l <"$keys/hang.pids") started, $(while read -r pid; do ps -o stat= -p "$pid" | grep -v '^Z'; done <"$keys/hang.pids" | wc -l) left" \
+      "no hung command (or what it started) outlives its statement"
 check F0000 "$(sqlstate_of "$dir" "$port" cmd_db "SELECT count(pseudo_decrypt(v)) FROM t" "SET pseudo_ext.root_key_command = '$keys/bad.sh'")" "command printing no key (F0000)"
 q cmd_db -c "DROP ROLE IF EXISTS rr_plain" -c "CREATE ROLE rr_plain"
 check 1 "$(psql_at "$dir" "$port" cmd_db -c "SELECT count(pseudo_key_id(v)) FROM t" -c "SET ROLE rr_plain" -c "SHOW pseudo_ext.root_key_command" 2>&1 | grep -c 'must be superuser')" "once loaded, the command is hidden from non-superusers"

@@ -6,4 +6,4 @@ SET pseudo_ext.root_key_fle = 'typo.key';
 SHOW pseudo_ext.root_key_fle;
 SELECT count(*) AS typo_placeholders FROM pg_settings WHERE name = 'pseudo_ext.root_key_fle';
 -- the real settings are there
-SELECT name, context FROM pg_settings WHERE name LIKE 'pseudo_ext.%' ORDER BY name;
+SELECT name, setting, unit, context FROM pg_settings WHERE name LIKE 'pseudo_ext.%' ORDER BY name;
