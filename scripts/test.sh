@@ -4,7 +4,7 @@
 #      and a short fuzzing run of its parsers (proptest, release build)
 #   2. cargo pgrx test: #[pg_test]s inside a real backend
 #   3. pg_regress against a throwaway PostgreSQL 15 cluster (unix socket only)
-#   4. scripted tests (tests/*.sh): dump/restore, root key failures, root key
+#   4. scripted tests (tests/*.sh): callback guards, dump/restore, root key failures, root key
 #      rotation and the shred horizon, upgrade from the released 0.1.0, the
 #      privilege matrix, the FHE client, the SQLAlchemy example, a streaming
 #      replica, the release tarball, load with invariants and kill -9 crash
@@ -95,8 +95,9 @@ step "pg_regress: $(echo $tests)" "$LOGS/regress.log" \
 tally "$(grep -cE '\.\.\. ok|^ok ' "$LOGS/regress.log")" "$(grep -cE '\.\.\. FAILED|^not ok ' "$LOGS/regress.log")"
 [ -f "$REGRESS_OUT/regression.diffs" ] && head -100 "$REGRESS_OUT/regression.diffs"
 
-for script in dump_restore root_key root_rotation upgrade privileges fhe_cli orm replica package load; do
+for script in callbacks dump_restore root_key root_rotation upgrade privileges fhe_cli orm replica package load; do
     case $script in
+        callbacks) what="every callback registered with PostgreSQL is #[pg_guard] or runs through no_unwind" ;;
         dump_restore) what="pg_dump, restore into a fresh cluster, missing and wrong root key" ;;
         root_key) what="root key failures" ;;
         root_rotation) what="root key rotation, retirement, destruction; shred horizon; root_key_command" ;;

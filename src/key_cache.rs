@@ -13,8 +13,9 @@
 //! cached a key it created or a shred it performed. A key fetched while the
 //! generation moved is used once but not cached.
 //!
-//! The callbacks only touch an atomic: they can fire in the middle of SPI while
-//! the cache is borrowed, and must never panic.
+//! The callbacks only touch atomics (and root rotation's list of pending
+//! removals): they can fire in the middle of SPI while the cache is borrowed.
+//! Each runs through [`no_unwind`], so no panic reaches PostgreSQL's C frames.
 //!
 //! Layout: a compact index from key id to a slot in a slab of expanded keys
 //! (hash maps of whole AES key schedules measured 31% of decrypt time in cache
@@ -25,6 +26,7 @@
 
 use crate::error::PseudoError;
 use crate::key_store::{self, Keyring, StoredKey};
+use crate::no_unwind::no_unwind;
 use crate::owner_context::{as_extension_owner, key_table_oid};
 use pgrx::pg_sys;
 use pseudo_core::{KeyId, SubjectKey};
@@ -101,31 +103,32 @@ thread_local! {
     static CACHE: RefCell<KeyCache> = RefCell::new(KeyCache::default());
 }
 
-
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    let watched = WATCHED_RELATION.load(Ordering::Relaxed);
-    if relid == pg_sys::InvalidOid || watched == 0 || relid.to_u32() == watched {
-        GENERATION.fetch_add(1, Ordering::AcqRel);
-    }
+    no_unwind(|| {
+        let watched = WATCHED_RELATION.load(Ordering::Relaxed);
+        if relid == pg_sys::InvalidOid || watched == 0 || relid.to_u32() == watched {
+            GENERATION.fetch_add(1, Ordering::AcqRel);
+        }
+    });
 }
 
 /// Guarded: refusing a PREPARE raises an ERROR, which PostgreSQL allows
-/// before the point of no return (PRE_PREPARE). The other events only touch
-/// atomics and the commit-time work of root rotation, which turns failures into
-/// WARNINGs.
+/// before the point of no return (PRE_PREPARE). Every other event comes
+/// after it (commit, abort): there a failure must not become an ERROR, so the
+/// commit-time work of root rotation reports failures as WARNINGs.
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
     use pg_sys::XactEvent::*;
-    match event {
-        // A prepared transaction's key changes would outlive this backend's
-        // view of them: the cache would keep keys that ROLLBACK PREPARED (from
-        // any session) removes, and a root key file created or a removal
-        // scheduled here would not follow COMMIT/ROLLBACK PREPARED.
-        XACT_EVENT_PRE_PREPARE => {
-            if XACT_WROTE_KEYS.load(Ordering::Acquire) || crate::root_rotation::removal_pending() {
-                PseudoError::PrepareAfterKeyChange.raise();
-            }
-        }
+    // A prepared transaction's key changes would outlive this backend's view
+    // of them: the cache would keep keys that ROLLBACK PREPARED (from any
+    // session) removes, and a root key file created or a removal scheduled
+    // here would not follow COMMIT/ROLLBACK PREPARED.
+    if event == XACT_EVENT_PRE_PREPARE
+        && (XACT_WROTE_KEYS.load(Ordering::Acquire) || crate::root_rotation::removal_pending())
+    {
+        PseudoError::PrepareAfterKeyChange.raise();
+    }
+    let completed = no_unwind(|| match event {
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
             if XACT_WROTE_KEYS.swap(false, Ordering::AcqRel) {
                 GENERATION.fetch_add(1, Ordering::AcqRel);
@@ -141,6 +144,11 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
             crate::root_rotation::at_transaction_end(false);
         }
         _ => {}
+    });
+    if !completed {
+        // Forget this transaction's cached state rather than trust it.
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+        pgrx::warning!("pseudo_ext: internal error at transaction end; cached keys dropped");
     }
 }
 
@@ -150,11 +158,16 @@ unsafe extern "C-unwind" fn on_subxact_event(
     _parent: pg_sys::SubTransactionId,
     _arg: *mut std::ffi::c_void,
 ) {
-    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
-        if XACT_WROTE_KEYS.load(Ordering::Acquire) {
-            GENERATION.fetch_add(1, Ordering::AcqRel);
+    let completed = no_unwind(|| {
+        if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+            if XACT_WROTE_KEYS.load(Ordering::Acquire) {
+                GENERATION.fetch_add(1, Ordering::AcqRel);
+            }
+            crate::root_rotation::at_subtransaction_abort(my);
         }
-        crate::root_rotation::at_subtransaction_abort(my);
+    });
+    if !completed {
+        GENERATION.fetch_add(1, Ordering::AcqRel);
     }
 }
 

@@ -17,6 +17,7 @@
 //! * [`log_filter`]: keeps failing statements that call pseudo_ext out of the server log.
 //! * [`role_hints`]: HINTs naming the role to grant on "permission denied" errors.
 //! * [`owner_context`]: switching to the extension owner for key access.
+//! * [`no_unwind`]: keeps panics out of the callbacks PostgreSQL calls from C.
 //! * [`error`]: the one error type and its SQLSTATE mapping.
 
 use pgrx::prelude::*;
@@ -30,6 +31,7 @@ mod functions;
 mod key_cache;
 mod key_store;
 mod log_filter;
+mod no_unwind;
 mod owner_context;
 mod role_hints;
 mod root_key_source;

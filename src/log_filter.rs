@@ -16,6 +16,7 @@
 //! Apart from that hint's copy, the hook only reads the message and the query
 //! string and sets a flag.
 
+use crate::no_unwind::no_unwind;
 use pgrx::pg_sys;
 use std::ffi::CStr;
 
@@ -35,17 +36,23 @@ fn mentions_pseudo(text: &[u8]) -> bool {
 }
 
 unsafe extern "C-unwind" fn hide_statement(edata: *mut pg_sys::ErrorData) {
-    // SAFETY: PostgreSQL passes a valid ErrorData; the strings are NUL-terminated or NULL.
-    unsafe {
-        if let Some(e) = edata.as_mut() {
-            let ours = !e.message.is_null() && CStr::from_ptr(e.message).to_bytes().starts_with(b"pseudo_ext:");
-            let query = pg_sys::debug_query_string;
-            let about_us = !query.is_null() && mentions_pseudo(CStr::from_ptr(query).to_bytes());
-            if ours || about_us {
-                e.hide_stmt = true;
+    // Runs while an error is being reported: nothing here may raise or unwind.
+    no_unwind(|| {
+        // SAFETY: PostgreSQL passes a valid ErrorData; the strings are NUL-terminated or NULL.
+        unsafe {
+            if let Some(e) = edata.as_mut() {
+                let ours = !e.message.is_null() && CStr::from_ptr(e.message).to_bytes().starts_with(b"pseudo_ext:");
+                let query = pg_sys::debug_query_string;
+                let about_us = !query.is_null() && mentions_pseudo(CStr::from_ptr(query).to_bytes());
+                if ours || about_us {
+                    e.hide_stmt = true;
+                }
+                crate::role_hints::add_hint(e);
             }
-            crate::role_hints::add_hint(e);
         }
+    });
+    // SAFETY: the hook that was installed before ours, called as PostgreSQL would.
+    unsafe {
         if let Some(previous) = PREVIOUS_HOOK {
             previous(edata);
         }
