@@ -78,12 +78,24 @@ pub enum Source {
 
 impl Source {
     /// Names the source in messages; a command is never echoed (it may hold
-    /// credentials).
+    /// credentials), and the file's path only to a role that may `SHOW` it.
     pub fn describe(&self) -> String {
         match self {
-            Source::File(path) => format!("root key file \"{path}\""),
+            Source::File(path) if may_see_settings() => format!("root key file \"{path}\""),
+            Source::File(_) => "root key file (pseudo_ext.root_key_file)".into(),
             Source::Command(_) => "pseudo_ext.root_key_command".into(),
         }
+    }
+}
+
+/// Whether the role running the statement may read superuser-only settings:
+/// a superuser or a member of pg_read_all_settings. The outer user, since key
+/// access runs as the extension owner.
+fn may_see_settings() -> bool {
+    // SAFETY: catalog lookups on the backend's main thread.
+    unsafe {
+        let user = pg_sys::GetOuterUserId();
+        pg_sys::superuser_arg(user) || pg_sys::has_privs_of_role(user, pg_sys::Oid::from(pg_sys::ROLE_PG_READ_ALL_SETTINGS))
     }
 }
 

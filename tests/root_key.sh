@@ -48,6 +48,17 @@ check 1 "$(as_plain -c "LOAD 'pseudo_ext'" -c "SET ROLE rk_plain" -c "SET pseudo
 # library discards it, since it was set by a role without the privilege.
 check pseudo_ext_root.key "$(as_plain -c "SET ROLE rk_plain" -c "SET pseudo_ext.root_key_file = '/tmp/x'" -c "RESET ROLE" \
       -c "LOAD 'pseudo_ext'" -c "SHOW pseudo_ext.root_key_file" | grep -v WARNING)" "placeholder set by a non-superuser is discarded on load"
+# The root key file's path is a superuser-only setting: a role that may not
+# SHOW it does not learn it from an error either (58P01 names the setting).
+psql_at "$dir" "$port" postgres -c "DROP ROLE IF EXISTS rk_reader" -c "CREATE ROLE rk_reader LOGIN IN ROLE pseudo_reader" \
+    -c "ALTER DATABASE rootkey_test SET pseudo_ext.root_key_file = '$keys/missing.key'"
+q -c "GRANT SELECT ON t TO rk_reader"
+missing_as() { psql -h "$dir" -p "$port" -U "$1" -X -q -At -d rootkey_test -c "SELECT pseudo_decrypt(v) FROM t" 2>&1 | grep -c "$2" || true; }
+check "1 0" "$(missing_as rk_reader 'root key file (pseudo_ext.root_key_file) does not exist') $(missing_as rk_reader "$keys")" \
+      "missing root key file, as a reader: the message names the setting, not the path"
+check 1 "$(missing_as postgres "root key file \"$keys/missing.key\" does not exist")" "missing root key file, as a superuser: the message names the path"
+psql_at "$dir" "$port" postgres -c "ALTER DATABASE rootkey_test RESET pseudo_ext.root_key_file"
+
 # A database's first key (and root key file) inside a two-phase transaction:
 # PREPARE is refused (0A000), so nothing is left for ROLLBACK PREPARED, and
 # the session goes on encrypting (0.3.0 prepared it, and after ROLLBACK
@@ -60,4 +71,4 @@ check "t | ERROR: 0A000 | ERROR: 42704 | after" "$(psql_at "$dir" "$port" twopha
       -c "SELECT pseudo_decrypt(pseudo_encrypt('tp-p', 'after'))" 2>&1 | tr -s ' ' | paste -sd '|' | sed 's/|/ | /g')" \
       "a first key in a prepared transaction: PREPARE refused (0A000), the session then encrypts"
 psql -h "$dir" -p "$port" -U postgres -X -q -d postgres -c "DROP DATABASE twophase_fresh"
-psql -h "$dir" -p "$port" -U postgres -X -q -d postgres -c "DROP DATABASE rootkey_test" -c "DROP ROLE rk_plain"
+psql -h "$dir" -p "$port" -U postgres -X -q -d postgres -c "DROP DATABASE rootkey_test" -c "DROP ROLE rk_plain, rk_reader"
