@@ -95,12 +95,13 @@ step "pg_regress: $(echo $tests)" "$LOGS/regress.log" \
 tally "$(grep -cE '\.\.\. ok|^ok ' "$LOGS/regress.log")" "$(grep -cE '\.\.\. FAILED|^not ok ' "$LOGS/regress.log")"
 [ -f "$REGRESS_OUT/regression.diffs" ] && head -100 "$REGRESS_OUT/regression.diffs"
 
-for script in callbacks dump_restore root_key root_rotation upgrade privileges fhe_cli orm replica package load; do
+for script in callbacks dump_restore root_key root_rotation several_databases upgrade privileges fhe_cli orm replica package load; do
     case $script in
         callbacks) what="every callback registered with PostgreSQL is #[pg_guard] or runs through no_unwind" ;;
         dump_restore) what="pg_dump, restore into a fresh cluster, missing and wrong root key" ;;
         root_key) what="root key failures" ;;
         root_rotation) what="root key rotation, retirement, destruction; shred horizon; root_key_command" ;;
+        several_databases) what="databases sharing a root key file: a new one adopts the newest key" ;;
         upgrade) what="ALTER EXTENSION UPDATE 0.1.0 -> 0.2.0 -> 0.3.0 equals a fresh install" ;;
         privileges) what="privilege matrix: every object x 7 roles equals the README table" ;;
         fhe_cli) what="pseudo-fhe client: keygen, create-store, private SET and GET end to end" ;;

@@ -122,8 +122,11 @@ pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) ->
             return Err(PseudoError::RootKeyMissing(source.describe()));
         }
         refuse_if_read_only()?;
-        let digest = first_root_key_row(client, &source, &keys[0])?;
-        return Ok(Keyring { source, keys, epochs: vec![(1, Some(0))], epoch: 1, digest });
+        // The newest key (the last line): in a source shared with databases
+        // that rotated, older lines are keys they are about to retire.
+        let newest = keys.len() - 1;
+        let digest = first_root_key_row(client, &source, &keys[newest])?;
+        return Ok(Keyring { source, keys, epochs: vec![(1, Some(newest))], epoch: 1, digest });
     }
     let index_of = |keys: &Keys, fingerprint: &[u8]| keys.iter().position(|k| k.fingerprint() == fingerprint);
     let (epoch, fingerprint, wrapped) = &rows[0];
