@@ -44,6 +44,8 @@ static XACT_WROTE_KEYS: AtomicBool = AtomicBool::new(false);
 /// OID of `pseudo_keys.subject_key` once known; invalidations of other
 /// relations (VACUUM, ANALYZE, DDL elsewhere) leave the cache alone.
 static WATCHED_RELATION: AtomicU32 = AtomicU32::new(0);
+/// The generation at which [`WATCHED_RELATION`] was looked up.
+static WATCHED_AT: AtomicU64 = AtomicU64::new(0);
 /// Bound on cached keys; past it the cache starts over.
 const MAX_CACHED_KEYS: usize = 100_000;
 
@@ -234,8 +236,12 @@ fn with_keyring<R>(create: bool, f: impl Fn(&Keyring) -> Result<R, PseudoError>)
 }
 
 fn watch_key_table() -> Result<(), PseudoError> {
-    if WATCHED_RELATION.load(Ordering::Relaxed) == 0 {
+    // Looked up again after every invalidation: dropping the extension
+    // invalidates the old table, and a re-created one has another OID.
+    let now = GENERATION.load(Ordering::Acquire);
+    if WATCHED_RELATION.load(Ordering::Relaxed) == 0 || WATCHED_AT.load(Ordering::Relaxed) != now {
         WATCHED_RELATION.store(key_table_oid(c"subject_key")?.to_u32(), Ordering::Relaxed);
+        WATCHED_AT.store(now, Ordering::Relaxed);
     }
     Ok(())
 }

@@ -5,9 +5,13 @@ use postgres::{Client, NoTls};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub fn connect() -> Client {
+    connect_to(&std::env::var("PSEUDO_EXT_TEST_DB").unwrap_or_else(|_| "postgres".into()))
+}
+
+/// A session on database `db` of the test server.
+pub fn connect_to(db: &str) -> Client {
     let host = std::env::var("PSEUDO_EXT_TEST_HOST").expect("PSEUDO_EXT_TEST_HOST (run through scripts/test.sh)");
     let port = std::env::var("PSEUDO_EXT_TEST_PORT").expect("PSEUDO_EXT_TEST_PORT");
-    let db = std::env::var("PSEUDO_EXT_TEST_DB").unwrap_or_else(|_| "postgres".into());
     Client::connect(&format!("host={host} port={port} user=postgres dbname={db}"), NoTls).expect("connect")
 }
 

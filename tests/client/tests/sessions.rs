@@ -3,7 +3,7 @@
 //! and sets PSEUDO_EXT_TEST_HOST / PSEUDO_EXT_TEST_PORT.
 
 use postgres::Client;
-use pseudo_ext_client_tests::{backend_pid, connect, fresh_subject, setup, wait_until_blocked, LOCK_WAIT_TIMEOUT};
+use pseudo_ext_client_tests::{backend_pid, connect, connect_to, fresh_subject, setup, wait_until_blocked, LOCK_WAIT_TIMEOUT};
 use std::thread;
 
 fn decrypt(c: &mut Client, table: &str, id: i32) -> Option<String> {
@@ -106,4 +106,30 @@ fn binary_protocol_round_trips_the_raw_envelope() {
     assert_eq!(raw[0], 1);
     let hex_of_raw: String = raw.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(hex_of_raw, hex);
+}
+
+/// `DROP EXTENSION` + `CREATE EXTENSION` (as `pg_restore --clean` does) gives
+/// the key tables new OIDs: a session that used the extension before must
+/// still see the next shred.
+#[test]
+fn shred_is_seen_by_a_session_that_outlived_a_recreated_extension() {
+    let db = "sess_recreate";
+    let mut admin = connect();
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+    let (mut a, mut b) = (connect_to(db), connect_to(db));
+    a.batch_execute("CREATE EXTENSION pseudo_ext; CREATE TABLE t (id int PRIMARY KEY, v pseudo_text)").unwrap();
+    a.execute("INSERT INTO t VALUES (1, pseudo_encrypt('rc-alice', 'before'))", &[]).unwrap();
+    assert_eq!(decrypt(&mut a, "t", 1).as_deref(), Some("before"));
+
+    b.batch_execute("DROP TABLE t; DROP EXTENSION pseudo_ext; CREATE EXTENSION pseudo_ext; CREATE TABLE t (id int PRIMARY KEY, v pseudo_text)")
+        .unwrap();
+    a.execute("INSERT INTO t VALUES (2, pseudo_encrypt('rc-alice', 'after'))", &[]).unwrap();
+    assert_eq!(decrypt(&mut a, "t", 2).as_deref(), Some("after"), "A uses (and caches) the new key");
+
+    let destroyed: i32 = b.query_one("SELECT pseudo_shred('rc-alice')", &[]).unwrap().get(0);
+    assert_eq!(destroyed, 1);
+    assert_eq!(decrypt(&mut a, "t", 2), None, "A's next transaction must not decrypt the shredded value");
+    drop((a, b));
+    admin.batch_execute(&format!("DROP DATABASE {db}")).unwrap();
 }
