@@ -24,6 +24,8 @@ sqlstate_of() {
         -c "DO \$\$BEGIN PERFORM ($stmt); RAISE NOTICE 'ok'; EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END\$\$" 2>&1 \
         | sed -n 's/^NOTICE:  //p'
 }
+# fresh_postgres_dir PATH: an empty directory the server's OS user owns
+fresh_postgres_dir() { rm -rf "$1"; mkdir -p "$1"; chown postgres:postgres "$1"; }
 # new_key_file PATH: a root key file with one random key, mode 600, owned by postgres
 new_key_file() {
     head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1"; echo >>"$1"

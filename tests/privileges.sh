@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 db=priv_matrix
 keys=$work/priv_keys
-rm -rf "$keys"; mkdir -p "$keys"; chown postgres:postgres "$keys"
+fresh_postgres_dir "$keys"
 as() { local role=$1; shift; psql -h "$dir" -p "$port" -U "$role" -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 
 psql_at "$dir" "$port" postgres -v ON_ERROR_STOP=1 \

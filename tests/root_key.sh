@@ -8,7 +8,7 @@ set -euo pipefail
 dir=$1; port=$2; work=$3
 . "$(dirname "$0")/lib.sh"
 keys=$work/root_keys
-rm -rf "$keys"; mkdir -p "$keys"; chown postgres:postgres "$keys"
+fresh_postgres_dir "$keys"
 q() { psql -h "$dir" -p "$port" -U postgres -X -q -At -d rootkey_test "$@"; }
 sqlstate() {  # sqlstate SETTING STATEMENT -> SQLSTATE or ok
     sqlstate_of "$dir" "$port" rootkey_test "$2" "SET pseudo_ext.root_key_file = '$1'"

@@ -11,7 +11,7 @@ dir=$1; port=$2; work=$3
 . "$(dirname "$0")/lib.sh"
 q() { local db=$1; shift; psql_at "$dir" "$port" "$db" -v ON_ERROR_STOP=1 "$@"; }
 keys=$work/rotation_keys
-rm -rf "$keys"; mkdir -p "$keys"; chown postgres:postgres "$keys"
+fresh_postgres_dir "$keys"
 new_key_file "$keys/root.key"
 for db in horizon_src horizon_before horizon_after cmd_db; do q postgres -c "DROP DATABASE IF EXISTS $db"; done
 q postgres -c "CREATE DATABASE horizon_src" \

@@ -9,7 +9,7 @@ dir=$1; port=$2; work=$3
 . "$(dirname "$0")/lib.sh"
 q() { local db=$1; shift; psql_at "$dir" "$port" "$db" -v ON_ERROR_STOP=1 "$@"; }
 keys=$work/shared_keys
-rm -rf "$keys"; mkdir -p "$keys"; chown postgres:postgres "$keys"
+fresh_postgres_dir "$keys"
 new_key_file "$keys/root.key"
 for db in sd_a sd_b; do
     q postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" \
