@@ -8,13 +8,14 @@
 
 use crate::error::{OrRaise, PseudoError};
 use crate::varlena_out::{varlena_with, Varlena};
-use crate::{config_check, key_cache, root_rotation};
+use crate::{config_check, key_cache, log_filter, root_rotation};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, Uuid};
 use pseudo_core::envelope::{self, Envelope};
 use zeroize::Zeroizing;
 
 fn encrypt(subject: &[u8], context: &[u8], plaintext: &[u8]) -> Varlena {
+    log_filter::note_plaintext_statement();
     // Refuse an over-long plaintext before a key is created for nothing.
     let len = envelope::sealed_len(plaintext.len()).or_raise();
     key_cache::with_current_key(subject, |id, key| {
@@ -25,6 +26,7 @@ fn encrypt(subject: &[u8], context: &[u8], plaintext: &[u8]) -> Varlena {
 }
 
 fn decrypt(value: &[u8], context: &[u8]) -> Option<Varlena> {
+    log_filter::note_plaintext_statement();
     let env = Envelope::parse(value).map_err(|_| PseudoError::DecryptionFailed).or_raise();
     key_cache::with_key_by_id(&env.key_id(), |key| {
         key.map(|k| varlena_with(env.plaintext_len(), |out| k.open_into(&env, context, out)))

@@ -11,14 +11,60 @@
 //! covers every statement. `log_statement` and `log_min_duration_statement`
 //! log statements by design and are flagged by `pseudo_check_config()`.
 //!
+//! Decrypted plaintext also reaches PostgreSQL's own messages: `invalid input
+//! syntax for type integer: "<plaintext>"` from a cast, `Key (e)=(<plaintext>)`
+//! from a unique violation, a trigger's `RAISE`. So every message that is not
+//! pseudo_ext's own, raised while a statement that uses pseudo_ext runs (its
+//! text mentions `pseudo_`, or `pseudo_encrypt`/`pseudo_decrypt` ran in it:
+//! through a view, a trigger or a wrapper function too), is kept out of the
+//! server log: the hook turns its `output_to_server` off and logs one line with
+//! its level and SQLSTATE instead. The client still gets the whole message.
+//! pseudo_ext's own messages never carry data and are logged as they are.
+//!
 //! The same hook completes PostgreSQL's "permission denied" errors on our
 //! objects with a HINT naming the role to grant ([`crate::role_hints`]).
-//! Apart from that hint's copy, the hook only reads the message and the query
-//! string and sets a flag.
 
 use crate::no_unwind::no_unwind;
 use pgrx::pg_sys;
+use std::cell::Cell;
 use std::ffi::CStr;
+
+thread_local! {
+    /// Start of the last statement in which plaintext passed through pseudo_ext.
+    static PLAINTEXT_STATEMENT: Cell<pg_sys::TimestampTz> = const { Cell::new(pg_sys::TimestampTz::MIN) };
+    /// Set while the hook logs its redacted line, which it must not redact again.
+    static REDACTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current top-level statement as one that handles plaintext (a
+/// function called from a view, trigger or SQL function runs within it).
+pub fn note_plaintext_statement() {
+    // SAFETY: reads the backend's statement start time (a plain getter).
+    PLAINTEXT_STATEMENT.set(unsafe { pg_sys::GetCurrentStatementStartTimestamp() });
+}
+
+fn in_plaintext_statement() -> bool {
+    // SAFETY: as above.
+    PLAINTEXT_STATEMENT.get() == unsafe { pg_sys::GetCurrentStatementStartTimestamp() }
+}
+
+/// Replaces `e`'s server-log copy with its level and SQLSTATE.
+fn redact_for_server_log(e: &mut pg_sys::ErrorData) {
+    e.output_to_server = false;
+    let level = match e.elevel as u32 {
+        pg_sys::PGERROR => "ERROR",
+        pg_sys::WARNING => "WARNING",
+        pg_sys::NOTICE => "NOTICE",
+        pg_sys::INFO => "INFO",
+        pg_sys::LOG => "LOG",
+        _ => "message",
+    };
+    // PostgreSQL packs a SQLSTATE as five 6-bit characters (MAKE_SQLSTATE).
+    let code: String = (0..5).map(|i| (((e.sqlerrcode >> (6 * i)) & 0x3f) as u8 + b'0') as char).collect();
+    REDACTING.set(true);
+    pgrx::log!("pseudo_ext: {level} {code} in a statement that uses pseudo_ext; message not logged (it may hold decrypted data)");
+    REDACTING.set(false);
+}
 
 static mut PREVIOUS_HOOK: pg_sys::emit_log_hook_type = None;
 
@@ -48,6 +94,10 @@ unsafe extern "C-unwind" fn hide_statement(edata: *mut pg_sys::ErrorData) {
                     e.hide_stmt = true;
                 }
                 crate::role_hints::add_hint(e);
+                if !ours && e.output_to_server && (about_us || in_plaintext_statement()) && !REDACTING.get() {
+                    e.hide_stmt = true;
+                    redact_for_server_log(e);
+                }
             }
         }
     });

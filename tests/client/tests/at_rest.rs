@@ -328,3 +328,72 @@ fn no_plaintext_or_key_bytes_at_rest_or_in_the_server_log() {
     assert!(leaks.is_empty(), "{leaks:#?}");
     std::fs::remove_dir_all(&key_dir).unwrap();
 }
+
+/// Decrypted plaintext in PostgreSQL's own messages (a cast, a unique or check
+/// violation, a trigger's RAISE), also when the statement reaches
+/// pseudo_decrypt only through a view or a SQL function: the client gets the
+/// whole error, the server log only its level and SQLSTATE. A failing
+/// statement that does not use pseudo_ext is logged as usual (the control:
+/// the log is written and read, and the redaction is selective).
+#[test]
+fn decrypted_plaintext_in_errors_reaches_the_client_but_not_the_server_log() {
+    let log = PathBuf::from(std::env::var("PSEUDO_EXT_TEST_LOG").expect("PSEUDO_EXT_TEST_LOG"));
+    let run = std::process::id();
+    let secret = |i: usize| format!("PXLOGLEAK-{run}-{i}-plaintext");
+    let mut admin = connect();
+    admin.batch_execute("DROP DATABASE IF EXISTS log_redaction").unwrap();
+    admin.batch_execute("CREATE DATABASE log_redaction").unwrap();
+    let mut c = connect_to("log_redaction");
+    c.batch_execute(
+        "CREATE EXTENSION pseudo_ext;
+         CREATE TABLE leaks (id int PRIMARY KEY, v pseudo_text);
+         CREATE TEMP TABLE uniq (e text UNIQUE);
+         CREATE TABLE chk (e text CHECK (e NOT LIKE 'PXLOGLEAK%'));
+         CREATE TABLE trig (id int, v pseudo_text);
+         CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+           $$BEGIN RAISE EXCEPTION 'refused value %', pseudo_decrypt(NEW.v); END$$;
+         CREATE TRIGGER refuse BEFORE INSERT ON trig FOR EACH ROW EXECUTE FUNCTION refuse();
+         CREATE VIEW revealed AS SELECT id, pseudo_decrypt(v) AS p FROM leaks;
+         CREATE FUNCTION reveal(pseudo_text) RETURNS text LANGUAGE sql AS 'SELECT pseudo_decrypt($1)';",
+    )
+    .unwrap();
+    for i in 1..=6 {
+        c.execute("INSERT INTO leaks VALUES ($1, pseudo_encrypt('log-subject', $2))", &[&(i as i32), &secret(i)]).unwrap();
+    }
+    c.batch_execute("INSERT INTO uniq SELECT pseudo_decrypt(v) FROM leaks WHERE id = 2").unwrap();
+    let log_start = std::fs::metadata(&log).unwrap().len();
+
+    let cases: [(&str, &str, usize); 6] = [
+        ("SELECT pseudo_decrypt(v)::int FROM leaks WHERE id = 1", "22P02", 1),
+        ("INSERT INTO uniq SELECT pseudo_decrypt(v) FROM leaks WHERE id = 2", "23505", 2),
+        ("INSERT INTO chk SELECT pseudo_decrypt(v) FROM leaks WHERE id = 3", "23514", 3),
+        ("INSERT INTO trig SELECT id, v FROM leaks WHERE id = 4", "P0001", 4),
+        ("SELECT p::int FROM revealed WHERE id = 5", "22P02", 5),
+        ("SELECT reveal(v)::int FROM leaks WHERE id = 6", "22P02", 6),
+    ];
+    for (sql, sqlstate, i) in cases {
+        let err = c.simple_query(sql).expect_err(sql);
+        let db = err.as_db_error().expect(sql);
+        assert_eq!(db.code().code(), sqlstate, "{sql}");
+        let whole = format!("{} {}", db.message(), db.detail().unwrap_or(""));
+        assert!(whole.contains(&secret(i)), "the client gets the whole error for {sql}: {whole}");
+    }
+    let control = format!("PXLOGCONTROL-{run}-not-secret");
+    let err = c.simple_query(&format!("SELECT '{control}'::int")).expect_err("control");
+    assert_eq!(err.code().map(|c| c.code()), Some("22P02"));
+    drop(c);
+    admin.batch_execute("DROP DATABASE log_redaction").unwrap();
+
+    let bytes = std::fs::read(&log).unwrap();
+    let written = String::from_utf8_lossy(&bytes[log_start as usize..]);
+    assert!(written.contains(&control), "control: a statement without pseudo_ext is logged as usual");
+    for (sql, sqlstate, i) in cases {
+        assert!(!written.contains(&secret(i)), "decrypted value {i} in the server log ({sql})");
+        assert!(
+            written.contains(&format!("pseudo_ext: ERROR {sqlstate} in a statement that uses pseudo_ext")),
+            "the redacted line for {sql}"
+        );
+    }
+    let redacted = written.matches("in a statement that uses pseudo_ext; message not logged").count();
+    assert_eq!(redacted, cases.len(), "one redacted line per failing statement");
+}
