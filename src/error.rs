@@ -62,6 +62,9 @@ pub enum PseudoError {
     NotStoreOwner(String),
     /// The FHE worker pool could not be built (58000).
     FheThreads(String),
+    /// A store larger than `pseudo_ext.fhe_max_store_bits`, or more stores for
+    /// one role than `pseudo_ext.fhe_max_stores_per_role` (53400): message and hint.
+    FheLimit(String, &'static str),
     /// `PREPARE TRANSACTION` after the transaction created, rotated or
     /// shredded keys or changed root keys (0A000).
     PrepareAfterKeyChange,
@@ -183,6 +186,9 @@ impl PseudoError {
                 Some("Only members of the role that created a store may use or drop it.".into()),
             ),
             PseudoError::FheThreads(why) => (ERRCODE_SYSTEM_ERROR, format!("FHE worker threads unavailable: {why}"), None),
+            PseudoError::FheLimit(message, hint) => {
+                (ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, message.clone(), Some((*hint).to_string()))
+            }
             PseudoError::PrepareAfterKeyChange => (
                 ERRCODE_FEATURE_NOT_SUPPORTED,
                 "cannot PREPARE a transaction that created, rotated or shredded keys".into(),

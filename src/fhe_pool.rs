@@ -17,19 +17,21 @@
 //!   ([`pseudo_fhe::Pace`]), so cancel and `statement_timeout` stop a GET or
 //!   SET within one batch.
 //!
-//! `pseudo_ext.fhe_threads` (superuser, default 0 = one per CPU) sizes the
-//! pool; it is read once per backend, when the pool is built.
+//! `pseudo_ext.fhe_threads` (superuser, default 2; 0 = one per CPU) sizes the
+//! pool; it is read once per backend, when the pool is built. A small default:
+//! every backend that uses a store gets its own pool.
 
 use crate::error::PseudoError;
 use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
+use pseudo_fhe::tfhe::integer::{CompressedServerKey, ServerKey};
 use std::sync::OnceLock;
 
-pub static FHE_THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static FHE_THREADS: GucSetting<i32> = GucSetting::<i32>::new(2);
 
 pub fn define_gucs() {
     GucRegistry::define_int_guc(
         c"pseudo_ext.fhe_threads",
-        c"Worker threads per backend for the FHE key/value store (0: one per CPU).",
+        c"Worker threads per backend for the FHE key/value store (0: one per CPU; default 2).",
         c"Read once per backend, when its first FHE call builds the pool.",
         &FHE_THREADS,
         0,
@@ -81,4 +83,24 @@ pub fn ensure() -> Result<usize, PseudoError> {
 /// `statement_timeout` error, if any.
 pub fn check_for_interrupts() {
     pgrx::check_for_interrupts!();
+}
+
+/// Decompresses a server key on the workers (the pool: [`ensure`] first)
+/// while the main thread keeps answering cancel and `statement_timeout` (it
+/// takes seconds). A cancelled decompression finishes on the workers and is
+/// dropped; a panic there comes back to the main thread (an ERROR), never
+/// unwinds out of a worker (which would abort the backend).
+pub fn decompress(compressed: CompressedServerKey) -> ServerKey {
+    use std::sync::mpsc::RecvTimeoutError;
+    let (done, result) = std::sync::mpsc::channel();
+    rayon::spawn(move || {
+        let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compressed.decompress())));
+    });
+    loop {
+        match result.recv_timeout(std::time::Duration::from_millis(20)) {
+            Ok(Ok(key)) => return key,
+            Err(RecvTimeoutError::Timeout) => check_for_interrupts(),
+            Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => panic!("server key decompression failed"),
+        }
+    }
 }

@@ -18,6 +18,7 @@ use crate::fhe_pool;
 use crate::owner_context::as_extension_owner;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pseudo_fhe::wire::{self, KeyId, Kind};
 use pseudo_fhe::store::KEY_CLEAN_PERIOD;
 use pseudo_fhe::{params, FheError, Pace, SetOperands, Store};
@@ -28,6 +29,36 @@ use pseudo_fhe::tfhe::integer::ServerKey;
 /// Most slots a store may have (64 slots of 16-bit keys and values take
 /// about 17 MB; see the README for sizes).
 pub const MAX_CAPACITY: i32 = 1024;
+
+/// Largest store: capacity x (key_bits + value_bits). A GET costs about 9
+/// bootstraps per slot at 16+16 bits, so the default (128 such slots) bounds
+/// one call to tens of seconds of CPU and about 20 MB of slots.
+pub static MAX_STORE_BITS: GucSetting<i32> = GucSetting::<i32>::new(4096);
+/// Stores one role may own.
+pub static MAX_STORES_PER_ROLE: GucSetting<i32> = GucSetting::<i32>::new(16);
+
+pub fn define_gucs() {
+    GucRegistry::define_int_guc(
+        c"pseudo_ext.fhe_max_store_bits",
+        c"Largest FHE store that pseudo_fhe_create_store accepts: capacity x (key_bits + value_bits).",
+        c"Existing stores stay usable when it is lowered.",
+        &MAX_STORE_BITS,
+        4,
+        MAX_CAPACITY * 2 * params::MAX_BITS as i32,
+        GucContext::Suset,
+        GucFlags::empty(),
+    );
+    GucRegistry::define_int_guc(
+        c"pseudo_ext.fhe_max_stores_per_role",
+        c"How many FHE stores one role may own.",
+        c"Checked when a store is created.",
+        &MAX_STORES_PER_ROLE,
+        0,
+        100_000,
+        GucContext::Suset,
+        GucFlags::empty(),
+    );
+}
 
 /// A store's row, without its server key.
 struct StoreRow {
@@ -112,7 +143,7 @@ fn server_key(client: &SpiClient<'_>, row: &StoreRow) -> Result<Rc<ServerKey>, P
         .get::<Vec<u8>>(1)?
         .unwrap_or_default();
     let (_, compressed) = wire::decode_server_key(&blob)?;
-    let key = Rc::new(compressed.decompress());
+    let key = Rc::new(fhe_pool::decompress(compressed));
     SERVER_KEY.with_borrow_mut(|c| *c = Some((row.id, key.clone())));
     Ok(key)
 }
@@ -125,6 +156,7 @@ fn load_slots(client: &SpiClient<'_>, row: &StoreRow) -> Result<Store, PseudoErr
         &[row.id.into()],
     )?;
     for (expected, slot) in table.enumerate() {
+        fhe_pool::check_for_interrupts(); // decoding a large store takes a while
         if slot.get::<i32>(1)? != Some(expected as i32) {
             return Err(PseudoError::KeyStore("store slots are not numbered 0..capacity".into()));
         }
@@ -163,10 +195,34 @@ fn check_shape(capacity: i32, key_bits: i32, value_bits: i32) -> Result<(), Pseu
 /// `pseudo_fhe_create_store`: a store of `capacity` empty slots.
 pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value_bits: i32) -> Result<(), PseudoError> {
     check_shape(capacity, key_bits, value_bits)?;
+    let bits = capacity * (key_bits + value_bits);
+    if bits > MAX_STORE_BITS.get() {
+        return Err(PseudoError::FheLimit(
+            format!("an FHE store of {bits} bits (capacity x (key_bits + value_bits)) exceeds pseudo_ext.fhe_max_store_bits ({})", MAX_STORE_BITS.get()),
+            "Create a smaller store, or ask a superuser to raise pseudo_ext.fhe_max_store_bits.",
+        ));
+    }
+    let caller = Caller::current();
+    let owned = as_extension_owner(|| {
+        Spi::connect(|client| {
+            Ok::<_, PseudoError>(
+                client
+                    .select("SELECT count(*) FROM pseudo_fhe.store WHERE owner = $1", None, &[caller.name().into()])?
+                    .first()
+                    .get_one::<i64>()?
+                    .unwrap_or(0),
+            )
+        })
+    })?;
+    if owned >= MAX_STORES_PER_ROLE.get() as i64 {
+        return Err(PseudoError::FheLimit(
+            format!("the role already owns {owned} FHE stores; pseudo_ext.fhe_max_stores_per_role allows {}", MAX_STORES_PER_ROLE.get()),
+            "Drop a store first, or ask a superuser to raise pseudo_ext.fhe_max_stores_per_role.",
+        ));
+    }
     let (key_id, compressed) = wire::decode_server_key(server_key)?;
     fhe_pool::ensure()?;
-    let caller = Caller::current();
-    let sks = compressed.decompress();
+    let sks = fhe_pool::decompress(compressed);
     let empty = Store::empty(&sks, capacity as usize, key_bits as usize, value_bits as usize);
     // Empty slots differ only in their keys' noise bookkeeping, which
     // repeats every KEY_CLEAN_PERIOD slots (Store::empty).
@@ -249,6 +305,7 @@ pub fn set(name: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>, PseudoError>
         Spi::connect_mut(|client| {
             // Every slot is rewritten, changed or not: which one changed is the secret.
             for i in 0..store.capacity() {
+                fhe_pool::check_for_interrupts();
                 client.update(
                     "UPDATE pseudo_fhe.slot SET key = $3, value = $4, occupied = $5 \
                      WHERE store_id = $1 AND slot = $2",

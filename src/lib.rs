@@ -60,6 +60,7 @@ pgrx::extension_sql_file!(
 pub extern "C-unwind" fn _PG_init() {
     root_key_source::define_gucs();
     fhe_pool::define_gucs();
+    fhe_store::define_gucs();
     // A misspelt `pseudo_ext.*` setting is an error, not a silent placeholder
     // (a typo in root_key_file would otherwise go unnoticed).
     // SAFETY: _PG_init runs once per backend; the name is a static C string.

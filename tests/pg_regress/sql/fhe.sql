@@ -42,6 +42,33 @@ SELECT label, pg_temp.sqlstate_of(stmt) AS sqlstate FROM (VALUES
 ) AS t(label, stmt);
 RESET ROLE;
 
+-- Limits (superuser settings; checked before the server key is decoded):
+-- at most pseudo_ext.fhe_max_store_bits of capacity x (key_bits + value_bits),
+-- and pseudo_ext.fhe_max_stores_per_role stores per role (53400).
+SHOW pseudo_ext.fhe_max_store_bits;
+SHOW pseudo_ext.fhe_max_stores_per_role;
+SHOW pseudo_ext.fhe_threads;
+SET pseudo_ext.fhe_max_store_bits = 64;
+SELECT pseudo_fhe_create_store('s', '\x00', 5, 8, 8);
+SET pseudo_ext.fhe_max_stores_per_role = 0;
+SELECT pseudo_fhe_create_store('s', '\x00', 4, 8, 8);
+SET ROLE regress_fhe_user;
+SELECT label, pg_temp.sqlstate_of(stmt) AS sqlstate FROM (VALUES
+  ('no store allowed for the role', $$SELECT pseudo_fhe_create_store('s', '\x00', 1, 8, 8)$$),
+  ('a user cannot raise the limits', $$SET pseudo_ext.fhe_max_stores_per_role = 10$$)
+) AS t(label, stmt);
+RESET ROLE;
+SET pseudo_ext.fhe_max_stores_per_role = 16;
+SET ROLE regress_fhe_user;
+SELECT label, pg_temp.sqlstate_of(stmt) AS sqlstate FROM (VALUES
+  ('64 bits: within the limit (the one-byte server key is refused next)', $$SELECT pseudo_fhe_create_store('s', '\x00', 4, 8, 8)$$),
+  ('80 bits: over it', $$SELECT pseudo_fhe_create_store('s', '\x00', 5, 8, 8)$$),
+  ('64 bits, other shape', $$SELECT pseudo_fhe_create_store('s', '\x00', 2, 16, 16)$$)
+) AS t(label, stmt);
+RESET ROLE;
+RESET pseudo_ext.fhe_max_store_bits;
+RESET pseudo_ext.fhe_max_stores_per_role;
+
 -- STRICT: NULL in, NULL out, no store touched
 SELECT pseudo_fhe_get(NULL, '\x00') IS NULL AS get_null, pseudo_fhe_set('s', NULL, '\x00') IS NULL AS set_null;
 
