@@ -54,12 +54,11 @@ pub enum PseudoError {
     ReadOnly,
     /// Bytes handed to an FHE store that it refuses (22P03, 22026, 22023).
     Fhe(FheError),
-    /// No FHE store of this name (42704).
+    /// No FHE store of this name that the caller may use (42704): another
+    /// role's store answers the same, so its name does not leak.
     UnknownStore(String),
     /// An FHE store of this name exists already (42710).
     StoreExists(String),
-    /// The caller lacks the privileges of the role that created the store (42501).
-    NotStoreOwner(String),
     /// The FHE worker pool could not be built (58000).
     FheThreads(String),
     /// A store larger than `pseudo_ext.fhe_max_store_bits`, or more stores for
@@ -180,11 +179,6 @@ impl PseudoError {
             }
             PseudoError::UnknownStore(name) => (ERRCODE_UNDEFINED_OBJECT, format!("FHE store \"{name}\" does not exist"), None),
             PseudoError::StoreExists(name) => (ERRCODE_DUPLICATE_OBJECT, format!("FHE store \"{name}\" already exists"), None),
-            PseudoError::NotStoreOwner(name) => (
-                ERRCODE_INSUFFICIENT_PRIVILEGE,
-                format!("permission denied for FHE store \"{name}\""),
-                Some("Only members of the role that created a store may use or drop it.".into()),
-            ),
             PseudoError::FheThreads(why) => (ERRCODE_SYSTEM_ERROR, format!("FHE worker threads unavailable: {why}"), None),
             PseudoError::FheLimit(message, hint) => {
                 (ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, message.clone(), Some((*hint).to_string()))

@@ -118,8 +118,9 @@ fn find(client: &mut SpiClient<'_>, caller: &Caller, name: &str, lock: bool) -> 
     }
     let row = table.first();
     let owner = row.get::<String>(2)?.unwrap_or_default();
+    // Another role's store answers like a missing one: names do not leak.
     if !caller.may_use(&owner) {
-        return Err(PseudoError::NotStoreOwner(name.to_string()));
+        return Err(PseudoError::UnknownStore(name.to_string()));
     }
     let key_id = row.get::<Vec<u8>>(3)?.unwrap_or_default();
     let int = |n: usize| -> Result<usize, PseudoError> { Ok(row.get::<i32>(n)?.unwrap_or(0).max(0) as usize) };

@@ -160,8 +160,18 @@ fn private_store_end_to_end() {
     // Ownership: another pseudo_fhe_user may not use alice's store; a role
     // without pseudo_fhe_user may not call the functions at all.
     let mut bob = as_role("fhe_bob");
-    assert_eq!(sqlstate(getq(&mut bob, "t4", &q8)), "42501", "bob is not the owner");
-    assert_eq!(sqlstate(bob.execute("SELECT pseudo_fhe_drop_store('t4')", &[])), "42501");
+    // Another role's store answers like a missing one (the name does not leak).
+    assert_eq!(sqlstate(getq(&mut bob, "t4", &q8)), "42704", "bob is not the owner");
+    assert_eq!(sqlstate(getq(&mut bob, "no-such-store", &q8)), "42704", "the same as a store that does not exist");
+    let message = |r: Result<Vec<postgres::Row>, postgres::Error>| {
+        r.unwrap_err().as_db_error().unwrap().message().replace("no-such-store", "t4")
+    };
+    assert_eq!(
+        message(bob.query("SELECT pseudo_fhe_get('t4', $1)", &[&q8])),
+        message(bob.query("SELECT pseudo_fhe_get('no-such-store', $1)", &[&q8])),
+        "the same message"
+    );
+    assert_eq!(sqlstate(bob.execute("SELECT pseudo_fhe_drop_store('t4')", &[])), "42704");
     assert_eq!(bob.query_one("SELECT count(*) FROM pseudo_fhe.stores", &[]).unwrap().get::<_, i64>(0), 0);
     assert_eq!(sqlstate(bob.query("SELECT * FROM pseudo_fhe.slot", &[])), "42501", "slots are owner-only");
     let mut nobody = as_role("fhe_nobody");
