@@ -39,6 +39,8 @@ port = $rport
 unix_socket_directories = '$rdir'
 CONF
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$rdir/data" -l "$rdir/server.log" -w -t 60 start >/dev/null
+# A failing check exits the script: the standby is stopped however it ends.
+trap 'bash "$here/../scripts/cluster.sh" stop "$rdir"' EXIT
 check t "$(r -c "SELECT pg_is_in_recovery()")" "replica is a hot standby"
 check 20 "$(r -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) = 'replica value ' || id")" "the replica decrypts what the primary wrote (same root key file)"
 
@@ -72,4 +74,3 @@ for _ in $(seq 1 100); do
 done
 check "first on the primary" "$(psql_at "$rdir" "$rport" replica_fresh -c "SELECT pseudo_decrypt(v) FROM t")" "the replica decrypts the database's first value, under the primary's root key"
 check "55" "$(fhe "$rdir" "$rport" get rep 5 | awk '{print $1}')" "a private FHE GET answers on the replica"
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$rdir/data" -m fast -w stop >/dev/null
