@@ -102,7 +102,7 @@ for script in callbacks dump_restore root_key root_rotation several_databases up
         root_key) what="root key failures" ;;
         root_rotation) what="root key rotation, retirement, destruction; shred horizon; root_key_command" ;;
         several_databases) what="databases sharing a root key file: a new one adopts the newest key" ;;
-        upgrade) what="ALTER EXTENSION UPDATE 0.1.0 -> 0.2.0 -> 0.3.0 equals a fresh install" ;;
+        upgrade) what="ALTER EXTENSION UPDATE 0.1.0 -> 0.2.0 -> 0.3.0 -> 0.4.0 equals a fresh install" ;;
         privileges) what="privilege matrix: every object x 7 roles equals the README table" ;;
         fhe_cli) what="pseudo-fhe client: keygen, create-store, private SET and GET end to end" ;;
         orm) what="SQLAlchemy 2 + psycopg 3 example (examples/sqlalchemy) in a fresh virtualenv" ;;

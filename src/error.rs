@@ -52,6 +52,9 @@ pub enum PseudoError {
     /// A new key is needed but the transaction is read-only, e.g. on a hot
     /// standby (25006).
     ReadOnly,
+    /// A rewrap would re-encrypt, but its audit row cannot be written in a
+    /// read-only transaction (25006).
+    ReadOnlyRewrap,
     /// Bytes handed to an FHE store that it refuses (22P03, 22026, 22023).
     Fhe(FheError),
     /// No FHE store of this name that the caller may use (42704): another
@@ -161,6 +164,11 @@ impl PseudoError {
                 ERRCODE_READ_ONLY_SQL_TRANSACTION,
                 "cannot create a subject key in a read-only transaction".into(),
                 Some("On a hot standby, encrypt on the primary. Subjects that already have a key can be encrypted anywhere.".into()),
+            ),
+            PseudoError::ReadOnlyRewrap => (
+                ERRCODE_READ_ONLY_SQL_TRANSACTION,
+                "cannot rewrap a value in a read-only transaction".into(),
+                Some("Rewraps are audited, which needs a write: rewrap on the primary, in a read-write transaction.".into()),
             ),
             PseudoError::Fhe(e) => {
                 let code = match e {

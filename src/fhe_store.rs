@@ -84,27 +84,48 @@ impl Caller {
         Caller(unsafe { pg_sys::GetUserId() })
     }
 
-    fn name(&self) -> String {
-        // SAFETY: the name of an existing role, copied out of the palloc'd string.
-        unsafe { std::ffi::CStr::from_ptr(pg_sys::GetUserNameFromId(self.0, false)).to_string_lossy().into_owned() }
+    /// Whether the caller may use a store whose owner token belongs to
+    /// `owner` (None: the token was dropped, so the store is gone).
+    fn may_use(&self, owner: Option<pg_sys::Oid>) -> bool {
+        // SAFETY: catalog lookups on existing role OIDs.
+        owner.is_some_and(|owner| unsafe { pg_sys::has_privs_of_role(self.0, owner) })
     }
+}
 
-    fn may_use(&self, owner: &str) -> bool {
-        let Ok(owner) = std::ffi::CString::new(owner) else { return false };
-        // SAFETY: catalog lookups; a dropped owner role is InvalidOid, which
-        // only superusers "have" (has_privs_of_role is true for them).
-        unsafe {
-            let oid = pg_sys::get_role_oid(owner.as_ptr(), true);
-            pg_sys::superuser_arg(self.0) || (oid != pg_sys::InvalidOid && pg_sys::has_privs_of_role(self.0, oid))
-        }
+/// The store table as this library reads it (0.4.0, with owner tokens):
+/// while the SQL of 0.3.0 is still installed, a clear 55000 instead of a
+/// failing query.
+fn require_owner_tokens() -> Result<(), PseudoError> {
+    // SAFETY: catalog lookups by name; absence is InvalidOid / InvalidAttrNumber.
+    let present = unsafe {
+        let nsp = pg_sys::get_namespace_oid(c"pseudo_fhe".as_ptr(), true);
+        let rel = if nsp == pg_sys::InvalidOid {
+            pg_sys::InvalidOid
+        } else {
+            pg_sys::get_relname_relid(c"store".as_ptr(), nsp)
+        };
+        rel != pg_sys::InvalidOid && pg_sys::get_attnum(rel, c"owner_token".as_ptr()) != 0
+    };
+    if present {
+        Ok(())
+    } else {
+        Err(PseudoError::KeyAdmin(
+            "the FHE store tables are older than the pseudo_ext library".into(),
+            "Run ALTER EXTENSION pseudo_ext UPDATE.",
+        ))
     }
 }
 
 fn find(client: &mut SpiClient<'_>, caller: &Caller, name: &str, lock: bool) -> Result<StoreRow, PseudoError> {
-    const FIND: &str = "SELECT id, owner::text, client_key_id, capacity, key_bits, value_bits \
-                        FROM pseudo_fhe.store WHERE name = $1";
-    const FIND_FOR_SET: &str = "SELECT id, owner::text, client_key_id, capacity, key_bits, value_bits \
-                                FROM pseudo_fhe.store WHERE name = $1 FOR NO KEY UPDATE";
+    // The owner is the owner token's owner; a dropped token leaves NULL.
+    const FIND: &str = "SELECT s.id, m.lomowner, s.client_key_id, s.capacity, s.key_bits, s.value_bits \
+                        FROM pseudo_fhe.store s \
+                        LEFT JOIN pg_catalog.pg_largeobject_metadata m ON m.oid = s.owner_token \
+                        WHERE s.name = $1";
+    const FIND_FOR_SET: &str = "SELECT s.id, m.lomowner, s.client_key_id, s.capacity, s.key_bits, s.value_bits \
+                                FROM pseudo_fhe.store s \
+                                LEFT JOIN pg_catalog.pg_largeobject_metadata m ON m.oid = s.owner_token \
+                                WHERE s.name = $1 FOR NO KEY UPDATE OF s";
     // `update` (not `select`): the lock needs a read-write query, and later
     // queries then take fresh snapshots, so a SET that waited reads the
     // slots its predecessor committed.
@@ -117,9 +138,9 @@ fn find(client: &mut SpiClient<'_>, caller: &Caller, name: &str, lock: bool) -> 
         return Err(PseudoError::UnknownStore(name.to_string()));
     }
     let row = table.first();
-    let owner = row.get::<String>(2)?.unwrap_or_default();
+    let owner = row.get::<pg_sys::Oid>(2)?;
     // Another role's store answers like a missing one: names do not leak.
-    if !caller.may_use(&owner) {
+    if !caller.may_use(owner) {
         return Err(PseudoError::UnknownStore(name.to_string()));
     }
     let key_id = row.get::<Vec<u8>>(3)?.unwrap_or_default();
@@ -195,6 +216,7 @@ fn check_shape(capacity: i32, key_bits: i32, value_bits: i32) -> Result<(), Pseu
 
 /// `pseudo_fhe_create_store`: a store of `capacity` empty slots.
 pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value_bits: i32) -> Result<(), PseudoError> {
+    require_owner_tokens()?;
     check_shape(capacity, key_bits, value_bits)?;
     let bits = capacity * (key_bits + value_bits);
     if bits > MAX_STORE_BITS.get() {
@@ -208,7 +230,13 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
         Spi::connect(|client| {
             Ok::<_, PseudoError>(
                 client
-                    .select("SELECT count(*) FROM pseudo_fhe.store WHERE owner = $1", None, &[caller.name().into()])?
+                    .select(
+                        "SELECT count(*) FROM pseudo_fhe.store s \
+                         JOIN pg_catalog.pg_largeobject_metadata m ON m.oid = s.owner_token \
+                         WHERE m.lomowner = $1",
+                        None,
+                        &[caller.0.into()],
+                    )?
                     .first()
                     .get_one::<i64>()?
                     .unwrap_or(0),
@@ -230,15 +258,24 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
     let keys: Vec<Vec<u8>> = empty.keys.iter().take(KEY_CLEAN_PERIOD).map(wire::slot_key).collect();
     let keys_len = keys.len();
     let (value, flag) = (wire::slot_value(&empty.values[0]), wire::slot_flag(&empty.occupied[0]));
+    let token = create_owner_token()?;
     as_extension_owner(|| {
         Spi::connect_mut(|client| {
+            // Stores whose owner token was dropped (DROP OWNED, lo_unlink)
+            // are gone: their rows go now, and their names are free again.
+            client.update(
+                "DELETE FROM pseudo_fhe.store s WHERE NOT EXISTS \
+                 (SELECT FROM pg_catalog.pg_largeobject_metadata m WHERE m.oid = s.owner_token)",
+                None,
+                &[],
+            )?;
             let id = client.update(
-                "INSERT INTO pseudo_fhe.store (name, owner, client_key_id, server_key, capacity, key_bits, value_bits) \
+                "INSERT INTO pseudo_fhe.store (name, owner_token, client_key_id, server_key, capacity, key_bits, value_bits) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING id",
                 None,
                 &[
                     name.into(),
-                    caller.name().into(),
+                    token.into(),
                     key_id.as_slice().into(),
                     server_key.into(),
                     capacity.into(),
@@ -268,8 +305,32 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
     })
 }
 
+/// A new owner token: an empty large object created as the caller, so owned
+/// by it, with a comment for whoever lists large objects. Its OID is the
+/// store's `owner_token`; PostgreSQL's ownership rules (DROP ROLE, REASSIGN
+/// OWNED, DROP OWNED) then apply to the store.
+fn create_owner_token() -> Result<pg_sys::Oid, PseudoError> {
+    // catalog/pg_largeobject_d.h (not in pgrx's bindings)
+    const LARGE_OBJECT_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2613);
+    let token = Spi::connect_mut(|client| {
+        client.update("SELECT pg_catalog.lo_create(0)", None, &[])?.first().get_one::<pg_sys::Oid>()
+    })?
+    .ok_or_else(|| PseudoError::KeyStore("lo_create returned no OID".into()))?;
+    // SAFETY: comments on the large object this transaction just created.
+    unsafe {
+        pg_sys::CreateComments(
+            token,
+            LARGE_OBJECT_RELATION_ID,
+            0,
+            c"pseudo_ext: owner token of an FHE store (drop the store with pseudo_fhe_drop_store, not lo_unlink)".as_ptr(),
+        )
+    };
+    Ok(token)
+}
+
 /// `pseudo_fhe_get`: the encrypted value and found flag for an encrypted key.
 pub fn get(name: &str, query: &[u8]) -> Result<Vec<u8>, PseudoError> {
+    require_owner_tokens()?;
     fhe_pool::ensure()?;
     let caller = Caller::current();
     let (row, query, sks, store) = as_extension_owner(|| {
@@ -287,6 +348,7 @@ pub fn get(name: &str, query: &[u8]) -> Result<Vec<u8>, PseudoError> {
 
 /// `pseudo_fhe_set`: stores an encrypted pair; the encrypted "stored" flag.
 pub fn set(name: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>, PseudoError> {
+    require_owner_tokens()?;
     fhe_pool::ensure()?;
     let caller = Caller::current();
     let (row, operands, sks, mut store) = as_extension_owner(|| {
@@ -333,10 +395,16 @@ pub fn set(name: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>, PseudoError>
 
 /// `pseudo_fhe_drop_store`: removes a store and its slots.
 pub fn drop(name: &str) -> Result<(), PseudoError> {
+    require_owner_tokens()?;
     let caller = Caller::current();
     as_extension_owner(|| {
         Spi::connect_mut(|client| {
             let row = find(client, &caller, name, true)?;
+            client.update(
+                "SELECT pg_catalog.lo_unlink(owner_token) FROM pseudo_fhe.store WHERE id = $1",
+                None,
+                &[row.id.into()],
+            )?;
             client.update("DELETE FROM pseudo_fhe.store WHERE id = $1", None, &[row.id.into()])?;
             Ok(())
         })

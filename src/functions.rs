@@ -8,7 +8,7 @@
 
 use crate::error::{OrRaise, PseudoError};
 use crate::varlena_out::{varlena_with, Varlena};
-use crate::{config_check, key_cache, log_filter, root_rotation};
+use crate::{config_check, key_cache, key_store, log_filter, rewrap_audit, root_rotation};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, Uuid};
 use pseudo_core::envelope::{self, Envelope};
@@ -91,17 +91,24 @@ fn rewrap(value: &[u8], context: &[u8]) -> Vec<u8> {
     }
     let env = Envelope::parse(value).map_err(|_| PseudoError::DecryptionFailed).or_raise();
     let id = env.key_id();
-    key_cache::with_key_and_current(&id, |old, current| match (old, current) {
+    let (value, new_key) = key_cache::with_key_and_current(&id, |old, current| match (old, current) {
         (Some(old), Some((cur_id, cur))) if *cur_id != id => {
+            if key_store::in_read_only_transaction() {
+                return Err(PseudoError::ReadOnlyRewrap);
+            }
             let mut plaintext = Zeroizing::new(vec![0u8; env.plaintext_len()]);
             old.open_into(&env, context, &mut plaintext)?;
-            cur.seal(cur_id, context, &plaintext)
+            Ok((cur.seal(cur_id, context, &plaintext)?, Some(*cur_id)))
         }
         // Already current, or shredded: nothing to re-encrypt.
-        _ => Ok(value.to_vec()),
+        _ => Ok((value.to_vec(), None)),
     })
     .or_raise()
-    .or_raise()
+    .or_raise();
+    if let Some(key) = new_key {
+        rewrap_audit::note_rewrap(&key);
+    }
+    value
 }
 
 /// Re-encrypts a value under its subject's current key; unchanged when it

@@ -24,7 +24,7 @@
 //! keyring that turns out older than the database's root key epochs (a
 //! rotation committed meanwhile) is dropped and the lookup retried once.
 
-use crate::error::PseudoError;
+use crate::error::{OrRaise, PseudoError};
 use crate::key_store::{self, Keyring, StoredKey};
 use crate::no_unwind::no_unwind;
 use crate::owner_context::{as_extension_owner, key_table_oid};
@@ -130,18 +130,25 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
     {
         PseudoError::PrepareAfterKeyChange.raise();
     }
+    // Before the point of no return: the rewrap audit row commits with the work.
+    if event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE {
+        crate::rewrap_audit::write_before_commit().or_raise();
+    }
     let completed = no_unwind(|| match event {
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
+            crate::rewrap_audit::at_transaction_end();
             if XACT_WROTE_KEYS.swap(false, Ordering::AcqRel) {
                 GENERATION.fetch_add(1, Ordering::AcqRel);
             }
             crate::root_rotation::at_transaction_end(false);
         }
         XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT => {
+            crate::rewrap_audit::at_transaction_end();
             XACT_WROTE_KEYS.store(false, Ordering::Release);
             crate::root_rotation::at_transaction_end(true);
         }
         XACT_EVENT_PREPARE => {
+            crate::rewrap_audit::at_transaction_end();
             XACT_WROTE_KEYS.store(false, Ordering::Release);
             crate::root_rotation::at_transaction_end(false);
         }
@@ -166,6 +173,7 @@ unsafe extern "C-unwind" fn on_subxact_event(
                 GENERATION.fetch_add(1, Ordering::AcqRel);
             }
             crate::root_rotation::at_subtransaction_abort(my);
+            crate::rewrap_audit::at_subtransaction_abort(my);
         }
     });
     if !completed {

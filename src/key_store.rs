@@ -323,13 +323,17 @@ fn lock_current_epoch(client: &mut SpiClient<'_>, keyring: &Keyring) -> Result<(
 /// A new key needs a write: refused with a clear error on a hot standby or in a
 /// read-only transaction (encrypting under an existing key needs none).
 fn refuse_if_read_only() -> Result<(), PseudoError> {
-    // SAFETY: reads backend state; RecoveryInProgress only reads shared memory.
-    let read_only = unsafe { pg_sys::RecoveryInProgress() || pg_sys::XactReadOnly };
-    if read_only {
+    if in_read_only_transaction() {
         Err(PseudoError::ReadOnly)
     } else {
         Ok(())
     }
+}
+
+/// Whether this transaction cannot write (a hot standby, or READ ONLY).
+pub fn in_read_only_transaction() -> bool {
+    // SAFETY: reads backend state; RecoveryInProgress only reads shared memory.
+    unsafe { pg_sys::RecoveryInProgress() || pg_sys::XactReadOnly }
 }
 
 /// Creates the subject's next key version (the caller holds the subject lock).
@@ -367,6 +371,22 @@ pub fn audit(client: &mut SpiClient<'_>, action: &str, key_ids: Vec<Uuid>, detai
         "INSERT INTO pseudo_keys.audit_log (action, key_ids, detail) VALUES ($1, $2, $3::jsonb)",
         None,
         &[action.into(), key_ids.into(), detail.into()],
+    )?;
+    Ok(())
+}
+
+/// Appends the `rewrap` row of [`crate::rewrap_audit`]: how many values were
+/// re-encrypted, under which key ids, into which tables. Not while the SQL
+/// of 0.2.0 or 0.3.0 is installed: its `pseudo_rewrap_column` writes its own
+/// rows (through `log_rewrap_batch`, which 0.4.0 drops).
+pub fn audit_rewrap(client: &mut SpiClient<'_>, key_ids: Vec<Uuid>, values: i64, tables: Vec<pg_sys::Oid>) -> Result<(), PseudoError> {
+    client.update(
+        "INSERT INTO pseudo_keys.audit_log (action, key_ids, detail) \
+         SELECT 'rewrap', $1, pg_catalog.jsonb_build_object('values', $2::bigint, 'tables', \
+                pg_catalog.to_jsonb(ARRAY(SELECT t::pg_catalog.regclass::text FROM pg_catalog.unnest($3::oid[]) t))) \
+         WHERE pg_catalog.to_regprocedure('pseudo_keys.log_rewrap_batch(regclass,name,bigint,uuid[])') IS NULL",
+        None,
+        &[key_ids.into(), values.into(), tables.into()],
     )?;
     Ok(())
 }

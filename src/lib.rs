@@ -11,6 +11,7 @@
 //! * [`key_store`]: the `pseudo_keys` tables, reached only as the extension owner.
 //! * [`root_key_source`]: the root key file or command; creating and editing the file.
 //! * [`root_rotation`]: root key epochs: rotation, retirement, rewrapping.
+//! * [`rewrap_audit`]: the audit rows of `pseudo_rewrap`, written by the code that rewrapped.
 //! * [`fhe_functions`], [`fhe_store`], [`fhe_pool`]: the private key/value
 //!   store on TFHE ciphertexts (SQL wrappers, tables, worker threads).
 //! * [`config_check`]: the root key findings of `pseudo_check_config()`.
@@ -33,6 +34,7 @@ mod key_store;
 mod log_filter;
 mod no_unwind;
 mod owner_context;
+mod rewrap_audit;
 mod role_hints;
 mod root_key_source;
 mod root_rotation;
@@ -55,6 +57,11 @@ pgrx::extension_sql_file!(
     name = "pseudo_ext_0_3_0",
     requires = ["pseudo_ext_0_2_0"]
 );
+pgrx::extension_sql_file!(
+    "../sql/pseudo_ext--0.3.0--0.4.0.sql",
+    name = "pseudo_ext_0_4_0",
+    requires = ["pseudo_ext_0_3_0"]
+);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
@@ -67,6 +74,7 @@ pub extern "C-unwind" fn _PG_init() {
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pseudo_ext".as_ptr()) };
     key_cache::register_callbacks();
     log_filter::install();
+    rewrap_audit::install();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

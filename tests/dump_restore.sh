@@ -67,6 +67,8 @@ check F0000 "$(sqlstate_of "$dst" "$dport" restored "SELECT count(pseudo_decrypt
 # The FHE store, after the restore above (with the right root key: the store
 # does not need it, but the rest of the database does).
 check 1 "$(grep -c '^COPY pseudo_fhe.slot' "$work/dump.sql")" "FHE slots are in the dump"
+check "postgres" "$(psql_at "$dst" "$dport" restored -c "SELECT pg_get_userbyid(m.lomowner) FROM pseudo_fhe.store s JOIN pg_largeobject_metadata m ON m.oid = s.owner_token WHERE s.name = 'dumped'")" \
+      "FHE store restored with its owner token (the large object keeps its OID and owner)"
 check "33" "$(fhe "$dst" "$dport" restored get dumped 77 | awk '{print $1}')" "FHE store restored: a private GET finds the pair stored before the dump"
 check "stored" "$(fhe "$dst" "$dport" restored set dumped 78 34 | awk '{print $1}')" "FHE store restored: SET works (identity sequence restored too)"
 

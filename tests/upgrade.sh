@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ALTER EXTENSION pseudo_ext UPDATE from a real 0.1.0 install holding data,
-# to 0.2.0 and then to the current version: old values decrypt, shredded stay
+# to 0.2.0, 0.3.0 and then to the current version: old values decrypt, shredded stay
 # shredded, the new functions work, and the upgraded extension's objects (and
 # their columns, constraints, triggers, privileges and comments) equal those
 # of a fresh install.
@@ -36,11 +36,42 @@ check 30 "$(q upgraded -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) = 'upg
 check "rotate,rewrap,root_rotate" "$(q upgraded -c "SELECT string_agg(action, ',' ORDER BY id) FROM pseudo_keys.audit_log")" "actions after the update are audited"
 check "1|2|true" "$(q upgraded -c "SELECT (SELECT count(*) FROM pseudo_keys.key_counts) || '|' || (SELECT count(*) FROM pseudo_keys.root_key_epochs) || '|' || (SELECT count(*) > 5 FROM pseudo_check_config())")" "admin views and config check after update"
 
-# on to the current version (0.3.0: the FHE key/value store)
-q upgraded -c "ALTER EXTENSION pseudo_ext UPDATE"
+# on to 0.3.0 (the FHE key/value store)
+q upgraded -c "ALTER EXTENSION pseudo_ext UPDATE TO '0.3.0'"
 check 0.3.0 "$(q upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'pseudo_ext'")" "updated to 0.3.0"
 check 30 "$(q upgraded -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) = 'upgrade value ' || id")" "values decrypt after the update to 0.3.0"
 check "0|true" "$(q upgraded -c "SELECT (SELECT count(*) FROM pseudo_fhe.stores) || '|' || has_function_privilege('pseudo_fhe_user', 'pseudo_fhe_get(text, bytea)', 'EXECUTE')")" "FHE store objects after the update"
+# 0.3.0 stores as its functions left them (owner by name): one of a live
+# role, one of a role dropped since. Their shape is all the update reads.
+for r in up_fhe_alice up_fhe_gone; do q postgres -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1; done
+q postgres -c "CREATE ROLE up_fhe_alice IN ROLE pseudo_fhe_user" >/dev/null
+q upgraded -c "INSERT INTO pseudo_fhe.store (name, owner, client_key_id, server_key, capacity, key_bits, value_bits)
+               VALUES ('kept', 'up_fhe_alice', '\x00000000000000000000000000000000', '\x00', 1, 2, 2),
+                      ('orphaned', 'up_fhe_gone', '\x00000000000000000000000000000000', '\x00', 1, 2, 2)" >/dev/null
+check 55000 "$(q upgraded -c "DO \$\$ BEGIN PERFORM pseudo_fhe_get('kept', '\\x00'); EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1 | sed -n 's/^NOTICE:  //p')" \
+      "this library with 0.3.0's FHE tables: a clear 55000 (run ALTER EXTENSION UPDATE), not a failing query"
+q upgraded -c "SELECT pseudo_rotate('up-3')" >/dev/null
+q upgraded -c "CALL pseudo_rewrap_column('t', 'v')" 2>/dev/null
+check "rotate,rewrap 10,root_rotate,rotate,rewrap 10" "$(q upgraded -c "SELECT string_agg(action || coalesce(' ' || (detail->>'values'), ''), ',' ORDER BY id) FROM pseudo_keys.audit_log")" \
+      "with 0.3.0's SQL, rewraps are audited as 0.3.0 did (a row from pseudo_rewrap_column, none twice)"
+
+# on to the current version (0.4.0: audit rows from the code that did the
+# work; FHE stores owned through an owner token)
+q upgraded -c "ALTER EXTENSION pseudo_ext UPDATE"
+check 0.4.0 "$(q upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'pseudo_ext'")" "updated to 0.4.0"
+check 30 "$(q upgraded -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) = 'upgrade value ' || id")" "values decrypt after the update to 0.4.0"
+check "kept up_fhe_alice|orphaned $(q upgraded -c "SELECT current_user")" \
+      "$(q upgraded -c "SELECT string_agg(s.name || ' ' || pg_get_userbyid(m.lomowner), '|' ORDER BY s.id) FROM pseudo_fhe.store s JOIN pg_largeobject_metadata m ON m.oid = s.owner_token")" \
+      "each 0.3.0 store's owner token belongs to its role (a dropped role's to the updating superuser)"
+check "kept" "$(q upgraded -c "SET ROLE up_fhe_alice" -c "SELECT string_agg(name, ',') FROM pseudo_fhe.stores")" "the owner sees its store in pseudo_fhe.stores"
+check "2BP01" "$(q upgraded -c "DO \$\$ BEGIN DROP ROLE up_fhe_alice; RAISE NOTICE 'dropped'; EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1 | sed -n 's/^NOTICE:  //p')" \
+      "DROP ROLE is refused while the role owns a store"
+q upgraded -c "SELECT pseudo_rotate('up-3')" >/dev/null
+q upgraded -c "UPDATE t SET v = pseudo_rewrap(v) WHERE subject = 'up-3'" >/dev/null
+check "rewrap 10" "$(q upgraded -c "SELECT action || ' ' || (detail->>'values') FROM pseudo_keys.audit_log ORDER BY id DESC LIMIT 1")" \
+      "after the update a plain UPDATE with pseudo_rewrap is audited"
+check "f" "$(q upgraded -c "SELECT to_regprocedure('pseudo_keys.log_rewrap_batch(regclass,name,bigint,uuid[])') IS NOT NULL")" \
+      "log_rewrap_batch is gone"
 
 # Same objects as a fresh install. Describes every member object, then the
 # details a member list does not show.
@@ -87,6 +118,7 @@ describe upgraded >"$work/upgraded.objects"
 describe fresh >"$work/fresh.objects"
 check 1 "$(grep -c '^member: function pseudo_rotate_root_key()' "$work/fresh.objects")" "object list includes the 0.2.0 functions"
 check 1 "$(grep -c '^member: function pseudo_fhe_set(text,bytea,bytea)' "$work/fresh.objects")" "object list includes the 0.3.0 functions"
+check 1 "$(grep -c '^column: store.owner_token oid not null' "$work/fresh.objects")" "object list includes the 0.4.0 owner token column"
 check 0 "$(diff "$work/upgraded.objects" "$work/fresh.objects" | grep -c '^[<>]' || true)" \
       "upgraded = fresh install ($(wc -l <"$work/fresh.objects") objects and details compared)"
 diff "$work/upgraded.objects" "$work/fresh.objects" || true

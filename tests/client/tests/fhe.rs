@@ -177,6 +177,56 @@ fn private_store_end_to_end() {
     let mut nobody = as_role("fhe_nobody");
     assert_eq!(sqlstate(getq(&mut nobody, "t4", &q8)), "42501", "not pseudo_fhe_user");
 
+    // Ownership follows the role, not its name: PostgreSQL's rules for owned
+    // objects, through the store's owner token. DROP ROLE is refused while
+    // the role owns a store, REASSIGN OWNED hands it over, DROP OWNED removes
+    // it, and a new role of an old name gets nothing.
+    for role in ["fhe_carol", "fhe_dave"] {
+        admin
+            .batch_execute(&format!(
+                "DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                     DROP OWNED BY {role}; DROP ROLE {role}; END IF; END $$;
+                 CREATE ROLE {role} IN ROLE pseudo_fhe_user;"
+            ))
+            .unwrap();
+    }
+    let mut carol = as_role("fhe_carol");
+    create(&mut carol, "owned", &server_key, 1, 2, 2).unwrap();
+    assert!(set(&mut carol, &keys, "owned", 2, 1, 3).unwrap());
+    assert_eq!(sqlstate(admin.batch_execute("DROP ROLE fhe_carol")), "2BP01", "DROP ROLE refused while it owns a store");
+    admin.batch_execute("REASSIGN OWNED BY fhe_carol TO fhe_dave").unwrap();
+    let mut dave = as_role("fhe_dave");
+    assert_eq!(get(&mut dave, &keys, "owned", 2, 1).unwrap(), Some(3), "REASSIGN OWNED hands the store over");
+    assert_eq!(sqlstate(get(&mut carol, &keys, "owned", 2, 1)), "42704", "and the old owner loses it");
+    assert_eq!(
+        dave.query_one("SELECT owner::text FROM pseudo_fhe.stores WHERE name = 'owned'", &[]).unwrap().get::<_, String>(0),
+        "fhe_dave"
+    );
+    drop((carol, dave));
+    admin.batch_execute("DROP OWNED BY fhe_dave; DROP ROLE fhe_carol; DROP ROLE fhe_dave").unwrap();
+    admin.batch_execute("CREATE ROLE fhe_dave IN ROLE pseudo_fhe_user").unwrap();
+    let mut dave = as_role("fhe_dave");
+    assert_eq!(sqlstate(get(&mut dave, &keys, "owned", 2, 1)), "42704", "a new role of the old name does not own the store");
+    assert_eq!(dave.query_one("SELECT count(*) FROM pseudo_fhe.stores", &[]).unwrap().get::<_, i64>(0), 0);
+    create(&mut dave, "owned", &server_key, 1, 2, 2).unwrap();
+    assert_eq!(get(&mut dave, &keys, "owned", 2, 1).unwrap(), None, "the name is free again: a new, empty store");
+    assert_eq!(
+        admin.query_one("SELECT count(*) FROM pseudo_fhe.store WHERE name = 'owned'", &[]).unwrap().get::<_, i64>(0),
+        1,
+        "the dropped store's rows are gone"
+    );
+    dave.execute("SELECT pseudo_fhe_drop_store('owned')", &[]).unwrap();
+    assert_eq!(
+        admin
+            .query_one("SELECT count(*) FROM pg_largeobject_metadata WHERE lomowner = 'fhe_dave'::regrole", &[])
+            .unwrap()
+            .get::<_, i64>(0),
+        0,
+        "dropping a store drops its owner token"
+    );
+    drop(dave);
+    admin.batch_execute("DROP ROLE fhe_dave").unwrap();
+
     // Two SETs at once on one store: serialized, both land, keys stay unique.
     create(&mut alice, "race", &server_key, 4, 8, 8).unwrap();
     let threads: Vec<_> = [(5u64, 50u64), (6, 60)]

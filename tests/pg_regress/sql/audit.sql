@@ -53,5 +53,70 @@ SELECT has_table_privilege('pseudo_admin', 'pseudo_keys.audit_log', 'SELECT') AS
        has_table_privilege('pseudo_admin', 'pseudo_keys.audit_log', 'DELETE') AS admin_delete;
 SELECT count(*) AS rows_kept FROM pseudo_keys.audit_log WHERE id > :start;
 
-DROP TABLE au;
+-- Rewrap rows come only from the code that rewrapped: one row per
+-- transaction with the count, the new key ids and the tables written.
+-- No function lets a writer append one with made-up numbers.
+SELECT pg_temp.try_as('regress_au_writer', $$SELECT pseudo_keys.log_rewrap_batch('au', 'v', 1000000, '{}')$$) AS forged_rewrap_row;
+SELECT p.oid::regprocedure AS writer_may_call_in_pseudo_keys FROM pg_proc p
+ WHERE p.pronamespace = 'pseudo_keys'::regnamespace AND has_function_privilege('pseudo_writer', p.oid, 'EXECUTE')
+ ORDER BY 1;
+CREATE TABLE au2 (id int, v pseudo_text);
+GRANT SELECT, INSERT, UPDATE ON au2 TO regress_au_writer;
+INSERT INTO au2 SELECT i, pseudo_encrypt('au-carol-' || (i % 2), 'carol ' || i) FROM generate_series(1, 4) i;
+SELECT pseudo_rotate('au-carol-0') IS NOT NULL AND pseudo_rotate('au-carol-1') IS NOT NULL AS rotated;
+SELECT max(id) AS before_rewraps FROM pseudo_keys.audit_log \gset
+CREATE FUNCTION pg_temp.rewrapped_since(after bigint) RETURNS TABLE (action text, key_ids int, detail jsonb)
+    LANGUAGE sql AS $$ SELECT action, cardinality(key_ids), detail FROM pseudo_keys.audit_log WHERE id > after ORDER BY id $$;
+-- rolled back, by a savepoint or the whole transaction: no row
+BEGIN;
+SAVEPOINT s;
+UPDATE au2 SET v = pseudo_rewrap(v);
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+BEGIN;
+UPDATE au2 SET v = pseudo_rewrap(v);
+ROLLBACK;
+SELECT count(*) AS rows_after_rollbacks FROM pg_temp.rewrapped_since(:before_rewraps);
+-- a plain UPDATE by a writer: one row, however many values
+SET ROLE regress_au_writer;
+UPDATE au2 SET v = pseudo_rewrap(v) WHERE id <= 2;
+RESET ROLE;
+SELECT * FROM pg_temp.rewrapped_since(:before_rewraps);
+-- already current values are not counted; a rewrap through a SQL function
+-- called per row is still one row; the kept part of a transaction with a
+-- failed subtransaction is counted, the failed part is not
+CREATE FUNCTION pg_temp.rewrapped(v pseudo_text) RETURNS pseudo_text LANGUAGE sql VOLATILE AS $$ SELECT pseudo_rewrap(v) $$;
+SELECT max(id) AS before_rewraps FROM pseudo_keys.audit_log \gset
+BEGIN;
+UPDATE au2 SET v = pg_temp.rewrapped(v) WHERE id = 3;
+SAVEPOINT s;
+UPDATE au2 SET v = pseudo_rewrap(v) WHERE id = 4;
+ROLLBACK TO SAVEPOINT s;
+UPDATE au2 SET v = pg_temp.rewrapped(v);
+COMMIT;
+SELECT * FROM pg_temp.rewrapped_since(:before_rewraps);
+-- a rewrap outside any executor (a PL/pgSQL assignment): written at commit
+SELECT pseudo_rotate('au-carol-0') IS NOT NULL AS rotated;
+SELECT max(id) AS before_rewraps FROM pseudo_keys.audit_log \gset
+DO $$
+DECLARE v pseudo_text;
+BEGIN
+    SELECT au2.v INTO v FROM au2 WHERE id = 2;
+    v := pseudo_rewrap(v);
+END $$;
+SELECT * FROM pg_temp.rewrapped_since(:before_rewraps);
+-- a rewrap that would re-encrypt is refused where its row cannot be written
+BEGIN READ ONLY;
+SELECT pseudo_rewrap(v) FROM au2 WHERE id = 2;
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT pseudo_rewrap(v) = v AS current_value_unchanged_read_only FROM au2 WHERE id = 1;
+ROLLBACK;
+-- the row of the DO block names the subject's new current key
+SELECT a.key_ids = ARRAY(SELECT k.key_id FROM pseudo_keys.subject_keys k
+                          WHERE k.subject_digest = pseudo_keys.subject_digest('au-carol-0') AND k.is_current)
+       AS names_the_current_key
+  FROM pseudo_keys.audit_log a WHERE a.id > :before_rewraps AND a.action = 'rewrap';
+
+DROP TABLE au, au2;
 DROP ROLE regress_au_admin, regress_au_writer;

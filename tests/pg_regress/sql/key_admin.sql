@@ -22,8 +22,7 @@ FROM (VALUES
   ('SELECT count(*) FROM pseudo_subject_keys(''ka-x'')'),
   ('SELECT count(*) FROM pseudo_check_config()'),
   ('SELECT pseudo_rotate(''ka-x'')'),
-  ('SELECT pseudo_keys.root_key_source_check()'),
-  ('SELECT pseudo_keys.log_rewrap_batch(''pg_class'', ''relname'', 0, ''{}'')')
+  ('SELECT pseudo_keys.root_key_source_check()')
 ) AS t(stmt);
 SELECT f AS function,
        has_function_privilege('pseudo_admin', f, 'EXECUTE') AS admin,

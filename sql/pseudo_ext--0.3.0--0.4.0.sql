@@ -1,0 +1,124 @@
+-- pseudo_ext 0.3.0 -> 0.4.0: audit rows only from the code that did the work,
+-- and FHE stores owned by a role (not by a role's name).
+--
+-- A fresh 0.4.0 install runs the 0.1.0, 0.2.0 and 0.3.0 scripts and then
+-- this one (see src/lib.rs); tests/upgrade.sh checks an upgraded database
+-- equals it.
+\echo Use "ALTER EXTENSION pseudo_ext UPDATE TO '0.4.0'" to load this file. \quit
+
+-------------------------------------------------------------------------------
+-- Rewrap audit. pseudo_keys.log_rewrap_batch let any pseudo_writer append
+-- rewrap rows with made-up tables and counts. pseudo_rewrap itself now
+-- records its work: one audit row per statement that rewrapped values (their
+-- count, new key ids and the table written), inserted by the extension as
+-- the owner of the audit log, in the same transaction as the work.
+-------------------------------------------------------------------------------
+CREATE OR REPLACE PROCEDURE pseudo_rewrap_column(tab regclass, col name, context text DEFAULT NULL, batch_pages integer DEFAULT 100)
+    LANGUAGE plpgsql
+AS $rewrap$
+DECLARE
+    col_type oid;
+    pages bigint;
+    first_page bigint := 0;
+    batch_rows bigint;
+    total bigint := 0;
+    stmt text;
+BEGIN
+    IF batch_pages IS NULL OR batch_pages < 1 THEN
+        RAISE EXCEPTION 'pseudo_ext: batch_pages must be a positive number of pages' USING ERRCODE = '22023';
+    END IF;
+    SELECT a.atttypid INTO col_type FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = tab AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pseudo_ext: column "%" of relation % does not exist', col, tab USING ERRCODE = '42703';
+    END IF;
+    IF col_type OPERATOR(pg_catalog.<>) '@extschema@.pseudo_text'::pg_catalog.regtype THEN
+        RAISE EXCEPTION 'pseudo_ext: column "%" of relation % is not of type pseudo_text', col, tab USING ERRCODE = '42804';
+    END IF;
+    stmt := pg_catalog.format(
+        'UPDATE %s SET %I = @extschema@.pseudo_rewrap(%I%s)
+          WHERE ctid OPERATOR(pg_catalog.>=) $1 AND ctid OPERATOR(pg_catalog.<) $2
+            AND @extschema@.pseudo_needs_rewrap(%I)',
+        tab, col, col, CASE WHEN context IS NULL THEN '' ELSE ', $3' END, col);
+    pages := pg_catalog.pg_relation_size(tab) OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::bigint;
+    WHILE first_page OPERATOR(pg_catalog.<) pages LOOP
+        EXECUTE stmt
+            USING pg_catalog.format('(%s,0)', first_page)::pg_catalog.tid,
+                  pg_catalog.format('(%s,0)', first_page OPERATOR(pg_catalog.+) batch_pages)::pg_catalog.tid,
+                  context;
+        GET DIAGNOSTICS batch_rows = ROW_COUNT;
+        total := total OPERATOR(pg_catalog.+) batch_rows;
+        first_page := first_page OPERATOR(pg_catalog.+) batch_pages;
+        RAISE NOTICE 'pseudo_rewrap_column: %.%: % of % pages done, % values rewrapped',
+            tab, col, LEAST(first_page, pages), pages, total;
+        COMMIT;
+    END LOOP;
+END
+$rewrap$;
+
+DROP FUNCTION pseudo_keys.log_rewrap_batch(regclass, name, bigint, uuid[]);
+
+COMMENT ON FUNCTION pseudo_rewrap(pseudo_text) IS
+    'Re-encrypts a value under its subject''s current key (needs pseudo_reader and pseudo_writer); unchanged when already current or shredded. Audited: one rewrap row per statement (count, new key ids, table written). 42501; XX001; 42704; 25006: read-only transaction';
+COMMENT ON PROCEDURE pseudo_rewrap_column(regclass, name, text, integer) IS
+    'Rewraps a pseudo_text column online, one committed transaction per batch of pages (one rewrap audit row each) with a progress NOTICE; stop it any time and CALL it again to resume. CALL outside a transaction block';
+
+-------------------------------------------------------------------------------
+-- FHE store ownership. 0.3.0 kept the owner's role name: after DROP ROLE and
+-- CREATE ROLE of the same name, the new role owned the old stores. Each
+-- store now has an owner token, an empty large object created by (so owned
+-- by) the role that created the store, and the store's owner is the token's
+-- owner. PostgreSQL then does for stores what it does for owned objects:
+-- DROP ROLE is refused while the role owns one (2BP01), REASSIGN OWNED hands
+-- them over, DROP OWNED drops the token (the store is then gone: it answers
+-- 42704 and its rows are removed by the next pseudo_fhe_create_store), and
+-- pg_dump keeps the token's OID and owner.
+--
+-- Existing stores get a token owned by the role of their recorded name; a
+-- store whose role no longer exists gets one owned by the role running this
+-- update (a superuser), which can ALTER LARGE OBJECT ... OWNER TO a role.
+-------------------------------------------------------------------------------
+ALTER TABLE pseudo_fhe.store ADD COLUMN owner_token oid;
+
+DO $tokens$
+DECLARE
+    s record;
+    token oid;
+BEGIN
+    FOR s IN SELECT id, owner FROM pseudo_fhe.store ORDER BY id LOOP
+        token := pg_catalog.lo_create(0);
+        IF EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) s.owner) THEN
+            EXECUTE pg_catalog.format('ALTER LARGE OBJECT %s OWNER TO %I', token, s.owner);
+        END IF;
+        EXECUTE pg_catalog.format('COMMENT ON LARGE OBJECT %s IS %L', token,
+            'pseudo_ext: owner token of an FHE store (drop the store with pseudo_fhe_drop_store, not lo_unlink)');
+        UPDATE pseudo_fhe.store SET owner_token = token WHERE id OPERATOR(pg_catalog.=) s.id;
+    END LOOP;
+END
+$tokens$;
+
+CREATE OR REPLACE VIEW pseudo_fhe.stores AS
+    SELECT s.name, pg_catalog.pg_get_userbyid(m.lomowner) AS owner, s.capacity, s.key_bits, s.value_bits,
+           pg_catalog.length(s.server_key) AS server_key_bytes,
+           s.created_at, s.sets, s.last_set_at
+    FROM pseudo_fhe.store s
+    JOIN pg_catalog.pg_largeobject_metadata m ON m.oid OPERATOR(pg_catalog.=) s.owner_token
+    WHERE pg_catalog.pg_has_role(m.lomowner, 'USAGE');
+
+ALTER TABLE pseudo_fhe.store
+    ALTER COLUMN owner_token SET NOT NULL,
+    ADD CONSTRAINT store_owner_token_key UNIQUE (owner_token),
+    DROP COLUMN owner;
+
+COMMENT ON COLUMN pseudo_fhe.store.owner_token IS
+    'Large object created by the store''s creator: its owner (pg_largeobject_metadata.lomowner) owns the store';
+COMMENT ON TABLE pseudo_fhe.store IS
+    'FHE key/value stores: the compressed TFHE server key of the client that created each, its shape and its owner token';
+COMMENT ON FUNCTION pseudo_fhe_create_store(text, bytea, integer, integer, integer) IS
+    'Creates an FHE key/value store of capacity empty slots for key_bits-bit keys and value_bits-bit values under a client''s compressed server key (pseudo_fhe_user; the caller owns it through an owner token, a large object). 42710: name taken (store names are one namespace per database); 22P03: malformed or foreign-parameter server key; 22023: capacity or widths unsupported; 53400: over a limit; 25006: read-only';
+COMMENT ON FUNCTION pseudo_fhe_get(text, bytea) IS
+    'Private GET (pseudo_fhe_user): the encrypted value and encrypted found flag for an encrypted key, computed without decrypting anything. 42704: no such store, or not one of the caller''s roles'' (the same error); 22P03: malformed; 22026: wrong key width; 22023: another client key; 57014: cancelled';
+COMMENT ON FUNCTION pseudo_fhe_drop_store(text) IS
+    'Drops an FHE store, its slots and its owner token (pseudo_fhe_user, the store''s owner). 42704: no such store, or not the caller''s';
+COMMENT ON VIEW pseudo_fhe.stores IS
+    'The FHE stores the current role may use (pseudo_fhe_user): name, owner (the owner token''s owner), shape, server key size, creation and SET count';
