@@ -64,6 +64,17 @@ COMMENT ON PROCEDURE pseudo_rewrap_column(regclass, name, text, integer) IS
     'Rewraps a pseudo_text column online, one committed transaction per batch of pages (one rewrap audit row each) with a progress NOTICE; stop it any time and CALL it again to resume. CALL outside a transaction block';
 
 -------------------------------------------------------------------------------
+-- Root keys shared by several databases: each database lists the root keys
+-- it uses next to the file (src/root_key_users.rs), and
+-- pseudo_destroy_root_key refuses a key another database lists. A database
+-- lists its keys whenever it loads them; the root key check does it too, so
+-- that this update lists a database that stays idle afterwards.
+-------------------------------------------------------------------------------
+SELECT count(*) FROM pseudo_keys.root_key_source_check();
+COMMENT ON FUNCTION pseudo_destroy_root_key(integer) IS
+    'Destroys the root key of a retired epoch (pseudo_admin): its line is removed from the root key file when the transaction commits; returns whether the file held it. Irreversible. Refused while another database sharing the file still uses the key. 55000: not retired, root_key_command, or still used elsewhere; 42704; 58030: the list of databases using the file is unreadable';
+
+-------------------------------------------------------------------------------
 -- FHE store ownership. 0.3.0 kept the owner's role name: after DROP ROLE and
 -- CREATE ROLE of the same name, the new role owned the old stores. Each
 -- store now has an owner token, an empty large object created by (so owned

@@ -30,6 +30,15 @@ pub fn root_key_source_findings() -> Result<Vec<Finding>, PseudoError> {
             findings.push(("pseudo_ext.root_key_file".into(), path.clone(), risk));
         }
     }
+    if let Source::File(path) = &source {
+        if let Err(e) = note_root_key_use(path) {
+            findings.push((
+                "root key users list".into(),
+                format!("{path}.users"),
+                Some(format!("{e}: pseudo_destroy_root_key in another database sharing the file cannot see that this one needs its keys")),
+            ));
+        }
+    }
     let retired: Vec<(i32, Vec<u8>)> = as_extension_owner(|| {
         Spi::connect(|client| {
             let mut rows = Vec::new();
@@ -66,6 +75,30 @@ pub fn root_key_source_findings() -> Result<Vec<Finding>, PseudoError> {
         )),
     }
     Ok(findings)
+}
+
+/// Records this database's root keys in the list next to the file (see
+/// `root_key_users`); the 0.4.0 upgrade script calls this check so that a
+/// database created before 0.4.0 is listed even if it stays idle.
+fn note_root_key_use(path: &str) -> Result<(), String> {
+    let rows: Vec<(Vec<u8>, bool)> = as_extension_owner(|| {
+        Spi::connect(|client| {
+            let mut rows = Vec::new();
+            for row in client.select("SELECT fingerprint, wrapped_digest_key IS NULL FROM pseudo_keys.root_key", None, &[])? {
+                rows.push((row.get::<Vec<u8>>(1)?.unwrap_or_default(), row.get::<bool>(2)?.unwrap_or(false)));
+            }
+            Ok(rows)
+        })
+    })
+    .map_err(|_| "the root key epochs could not be read".to_string())?;
+    // SAFETY: reads shared memory state.
+    if rows.is_empty() || unsafe { pg_sys::RecoveryInProgress() } {
+        return Ok(());
+    }
+    let list = |retired: bool| -> Vec<[u8; 32]> {
+        rows.iter().filter(|(_, r)| *r == retired).filter_map(|(fp, _)| fp.as_slice().try_into().ok()).collect()
+    };
+    crate::root_key_users::note(path, &list(false), &list(true)).map_err(|e| e.kind().to_string())
 }
 
 /// Whether pseudo_ext is in shared_preload_libraries.

@@ -55,6 +55,11 @@ pub enum PseudoError {
     /// A rewrap would re-encrypt, but its audit row cannot be written in a
     /// read-only transaction (25006).
     ReadOnlyRewrap,
+    /// The list of databases using a root key file could not be read or
+    /// written (58030).
+    RootKeyUsers(String),
+    /// A root key another database still uses (55000).
+    RootKeyInUse(i32, String),
     /// Bytes handed to an FHE store that it refuses (22P03, 22026, 22023).
     Fhe(FheError),
     /// No FHE store of this name that the caller may use (42704): another
@@ -164,6 +169,16 @@ impl PseudoError {
                 ERRCODE_READ_ONLY_SQL_TRANSACTION,
                 "cannot create a subject key in a read-only transaction".into(),
                 Some("On a hot standby, encrypt on the primary. Subjects that already have a key can be encrypted anywhere.".into()),
+            ),
+            PseudoError::RootKeyUsers(kind) => (
+                ERRCODE_IO_ERROR,
+                format!("could not read or write the list of databases that use the root key file: {kind}"),
+                Some("The list lives in the directory <root key file>.users, which the server must be able to write.".into()),
+            ),
+            PseudoError::RootKeyInUse(epoch, users) => (
+                ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("the root key of epoch {epoch} is still used by another database sharing the root key file: {users}"),
+                Some("In each of them rotate (pseudo_rotate_root_key()) and retire the epoch that uses this key (pseudo_retire_root_key()); then destroy it here.".into()),
             ),
             PseudoError::ReadOnlyRewrap => (
                 ERRCODE_READ_ONLY_SQL_TRANSACTION,

@@ -28,7 +28,7 @@ use crate::error::{OrRaise, PseudoError};
 use crate::key_store::{self, Keyring, StoredKey};
 use crate::no_unwind::no_unwind;
 use crate::owner_context::{as_extension_owner, key_table_oid};
-use pgrx::pg_sys;
+use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
 use pseudo_core::{KeyId, SubjectKey};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -46,8 +46,40 @@ static XACT_WROTE_KEYS: AtomicBool = AtomicBool::new(false);
 static WATCHED_RELATION: AtomicU32 = AtomicU32::new(0);
 /// The generation at which [`WATCHED_RELATION`] was looked up.
 static WATCHED_AT: AtomicU64 = AtomicU64::new(0);
-/// Bound on cached keys; past it the cache starts over.
-const MAX_CACHED_KEYS: usize = 100_000;
+/// Bound on the cache's memory, in kB (`pseudo_ext.key_cache_size`); past
+/// it the cache starts over.
+pub static KEY_CACHE_SIZE_KB: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024);
+
+/// Most bytes one cached key id can cost: its expanded key and its entries in
+/// the id, subject and rewrap maps (each with a control byte), doubled for
+/// the spare capacity of growing vectors and hash tables. Subjects are held
+/// by their 32-byte keyed digest, so a long subject costs what a short one
+/// does (and no identifier is kept in memory).
+const BYTES_PER_KEY: usize = 2
+    * (std::mem::size_of::<SubjectKey>()
+        + std::mem::size_of::<(KeyId, Slot)>()
+        + std::mem::size_of::<(SubjectDigest, (KeyId, u32))>()
+        + std::mem::size_of::<(KeyId, KeyId)>()
+        + 3);
+
+type SubjectDigest = [u8; 32];
+
+pub fn define_gucs() {
+    GucRegistry::define_int_guc(
+        c"pseudo_ext.key_cache_size",
+        c"Memory for each backend's cache of unwrapped keys.",
+        c"When full, the cache starts over. Each key takes about 1 kB, whatever the length of its subject.",
+        &KEY_CACHE_SIZE_KB,
+        256,
+        i32::MAX / 1024,
+        GucContext::Suset,
+        GucFlags::UNIT_KB,
+    );
+}
+
+fn max_cached_keys() -> usize {
+    (KEY_CACHE_SIZE_KB.get().max(0) as usize * 1024) / BYTES_PER_KEY
+}
 
 /// Key ids are random UUIDs: their first 8 bytes are already a good hash.
 #[derive(Default)]
@@ -78,7 +110,8 @@ struct KeyCache {
     generation: u64,
     keys: Vec<SubjectKey>,
     by_id: HashMap<KeyId, Slot, BuildHasherDefault<KeyIdHasher>>,
-    by_subject: HashMap<Box<[u8]>, (KeyId, u32)>,
+    /// Keyed subject digest -> current key id and slot.
+    by_subject: HashMap<SubjectDigest, (KeyId, u32), BuildHasherDefault<KeyIdHasher>>,
     /// Key id -> id of its subject's current key (rewrap path).
     current_of: HashMap<KeyId, KeyId, BuildHasherDefault<KeyIdHasher>>,
     keyring: Option<Rc<Keyring>>,
@@ -88,7 +121,7 @@ impl KeyCache {
     /// Drops everything if an invalidation or abort happened since last use.
     fn sync(&mut self) {
         let now = GENERATION.load(Ordering::Acquire);
-        if self.generation != now || self.keys.len() >= MAX_CACHED_KEYS {
+        if self.generation != now || self.by_id.len() >= max_cached_keys() {
             *self = KeyCache { generation: now, ..KeyCache::default() };
         }
     }
@@ -304,13 +337,17 @@ pub fn with_current_key<R>(subject: &[u8], f: impl FnOnce(&KeyId, &SubjectKey) -
     let mut f = Some(f);
     let hit = CACHE.with_borrow_mut(|c| {
         c.sync();
-        c.by_subject.get(subject).map(|(id, slot)| (f.take().unwrap())(id, &c.keys[*slot as usize]))
+        let digest = c.keyring.as_ref()?.digest.digest(subject);
+        c.by_subject.get(&digest).map(|(id, slot)| (f.take().unwrap())(id, &c.keys[*slot as usize]))
     });
     if let Some(r) = hit {
         return Ok(r);
     }
     let generation = GENERATION.load(Ordering::Acquire);
-    let (id, bytes) = with_keyring(true, |ring| key_store::current_key(ring, subject))?;
+    let (digest, (id, bytes)) = with_keyring(true, |ring| {
+        let digest = ring.digest.digest(subject);
+        Ok((digest, key_store::current_key(ring, &digest)?))
+    })?;
     let key = SubjectKey::new(&bytes);
     let f = f.take().unwrap();
     Ok(CACHE.with_borrow_mut(|c| {
@@ -319,7 +356,7 @@ pub fn with_current_key<R>(subject: &[u8], f: impl FnOnce(&KeyId, &SubjectKey) -
             return f(&id, &key);
         }
         let slot = c.insert_key(id, key);
-        c.by_subject.insert(subject.into(), (id, slot));
+        c.by_subject.insert(digest, (id, slot));
         f(&id, &c.keys[slot as usize])
     }))
 }

@@ -24,6 +24,7 @@
 use crate::error::PseudoError;
 use crate::owner_context::relation_exists;
 use crate::root_key_source::{self, Keys, Source};
+use crate::root_key_users;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiTupleTable};
 use pgrx::Uuid;
@@ -125,6 +126,10 @@ pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) ->
         // The newest key (the last line): in a source shared with databases
         // that rotated, older lines are keys they are about to retire.
         let newest = keys.len() - 1;
+        if let Source::File(path) = &source {
+            root_key_users::note(path, &[keys[newest].fingerprint()], &[])
+                .map_err(|e| PseudoError::RootKeyUsers(e.kind().to_string()))?;
+        }
         let digest = first_root_key_row(client, &source, &keys[newest])?;
         return Ok(Keyring { source, keys, epochs: vec![(1, Some(newest))], epoch: 1, digest });
     }
@@ -149,7 +154,37 @@ pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) ->
         .filter(|(_, _, wrapped)| wrapped.is_some())
         .map(|(e, fp, _)| (*e, index_of(&keys, fp)))
         .collect();
+    if let Source::File(path) = &source {
+        note_root_key_use(path, &rows);
+    }
     Ok(Keyring { source, keys, epochs, epoch: *epoch, digest })
+}
+
+/// Records this database's live and retired root keys next to a shared file
+/// ([`root_key_users`]). On a standby the primary does it. A failure is a
+/// WARNING, once per backend: reading keys must not fail for it.
+fn note_root_key_use(path: &str, rows: &[(i32, Vec<u8>, Option<Vec<u8>>)]) {
+    thread_local! {
+        static WARNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    // SAFETY: reads shared memory state.
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        return;
+    }
+    let fingerprints = |retired: bool| -> Vec<root_key_users::Fingerprint> {
+        rows.iter()
+            .filter(|(_, _, wrapped)| wrapped.is_none() == retired)
+            .filter_map(|(_, fp, _)| fp.as_slice().try_into().ok())
+            .collect()
+    };
+    if let Err(e) = root_key_users::note(path, &fingerprints(false), &fingerprints(true)) {
+        if !WARNED.replace(true) {
+            pgrx::warning!(
+                "pseudo_ext: could not record this database's use of the root key file ({}): pseudo_destroy_root_key in another database sharing it cannot see that this one needs its keys",
+                e.kind()
+            );
+        }
+    }
 }
 
 /// Records the first root key epoch with a new subject-digest key.
@@ -276,9 +311,9 @@ fn lock_subject(client: &mut SpiClient<'_>, digest: &[u8]) -> Result<(), PseudoE
     Ok(())
 }
 
-/// The subject's current key, created on first use (encryption path).
-pub fn current_key(keyring: &Keyring, subject: &[u8]) -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
-    let digest = keyring.digest.digest(subject);
+/// The current key of the subject with this keyed digest, created on first
+/// use (encryption path).
+pub fn current_key(keyring: &Keyring, digest: &[u8; 32]) -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
     let digest = digest.as_slice();
     Spi::connect_mut(|client| {
         let unwrap = |id: Uuid, wrapped: Vec<u8>, epoch: i32| -> Result<(KeyId, SubjectKeyBytes), PseudoError> {

@@ -10,6 +10,7 @@
 //! * [`key_cache`]: per-backend cache of unwrapped keys and its invalidation.
 //! * [`key_store`]: the `pseudo_keys` tables, reached only as the extension owner.
 //! * [`root_key_source`]: the root key file or command; creating and editing the file.
+//! * [`root_key_users`]: which databases use which keys of a shared root key file.
 //! * [`root_rotation`]: root key epochs: rotation, retirement, rewrapping.
 //! * [`rewrap_audit`]: the audit rows of `pseudo_rewrap`, written by the code that rewrapped.
 //! * [`fhe_functions`], [`fhe_store`], [`fhe_pool`]: the private key/value
@@ -37,6 +38,7 @@ mod owner_context;
 mod rewrap_audit;
 mod role_hints;
 mod root_key_source;
+mod root_key_users;
 mod root_rotation;
 mod type_io;
 mod varlena_out;
@@ -68,6 +70,7 @@ pub extern "C-unwind" fn _PG_init() {
     root_key_source::define_gucs();
     fhe_pool::define_gucs();
     fhe_store::define_gucs();
+    key_cache::define_gucs();
     // A misspelt `pseudo_ext.*` setting is an error, not a silent placeholder
     // (a typo in root_key_file would otherwise go unnoticed).
     // SAFETY: _PG_init runs once per backend; the name is a static C string.

@@ -276,7 +276,7 @@ impl Drop for RunningCommand<'_> {
 
 /// An exclusive lock on `<path>.lock`, held while the key file is replaced,
 /// so a rotation and a retirement never lose each other's edit.
-struct FileLock {
+pub struct FileLock {
     _file: std::fs::File,
 }
 
@@ -289,6 +289,11 @@ impl FileLock {
         }
         Ok(FileLock { _file: file })
     }
+}
+
+/// [`FileLock`] on `path` (held until dropped).
+pub fn lock_file(path: &str) -> std::io::Result<FileLock> {
+    FileLock::take(path)
 }
 
 /// Writes `contents` as the new file: temporary file (0600), fsync, rename
@@ -308,7 +313,7 @@ fn write_synced_temp(path: &str, contents: &[u8]) -> std::io::Result<String> {
     Ok(tmp)
 }
 
-fn replace_file(path: &str, contents: &[u8]) -> std::io::Result<()> {
+pub fn replace_file(path: &str, contents: &[u8]) -> std::io::Result<()> {
     let tmp = write_synced_temp(path, contents)?;
     if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);

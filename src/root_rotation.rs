@@ -14,7 +14,8 @@
 //!    callback), so no state exists in which a wrapped key needs a root key
 //!    that is gone. It is separate because every database of a cluster
 //!    shares the default root key file: the key may only go once all of
-//!    them retired the epoch, which no single database can see.
+//!    them retired the epoch, and destruction refuses until the lists of
+//!    `root_key_users` say so.
 //!
 //! Rotation and retirement take an `EXCLUSIVE` lock on `pseudo_keys.root_key` (see `key_store`),
 //! and need READ COMMITTED so that, once the lock is held, they see every key
@@ -23,6 +24,7 @@
 use crate::error::PseudoError;
 use crate::key_store::{self, first_row, load_keyring_in, Keyring};
 use crate::root_key_source::{self, Source};
+use crate::root_key_users;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{pg_sys, Uuid};
@@ -79,6 +81,10 @@ pub fn rotate() -> Result<i32, PseudoError> {
             return Err(PseudoError::KeyStore("the new root key vanished from the root key file".into()));
         };
         let root = &ring.source_keys()[newest];
+        if let Source::File(path) = &ring.source {
+            root_key_users::note(path, &[root.fingerprint()], &[])
+                .map_err(|e| PseudoError::RootKeyUsers(e.kind().to_string()))?;
+        }
         let old_epoch = ring.epoch;
         let epoch = old_epoch + 1;
         let wrapped_digest = root.wrap_digest_key(epoch as u32, &ring.digest)?;
@@ -126,7 +132,7 @@ pub fn retire(epoch: i32) -> Result<i64, PseudoError> {
     require_read_committed("pseudo_retire_root_key()")?;
     Spi::connect_mut(|client| {
         let ring = lock_root_keys(client)?;
-        let (_, already_retired) = epoch_row(client, epoch)?;
+        let (fingerprint, already_retired) = epoch_row(client, epoch)?;
         if epoch == ring.epoch {
             return Err(PseudoError::KeyAdmin(
                 format!("root key epoch {epoch} is the current epoch and cannot be retired"),
@@ -145,6 +151,9 @@ pub fn retire(epoch: i32) -> Result<i64, PseudoError> {
                 None,
                 &[epoch.into()],
             )?;
+            if let (Source::File(path), Ok(fp)) = (&ring.source, <[u8; 32]>::try_from(fingerprint.as_slice())) {
+                schedule(path.clone(), fp, AtCommit::Unlist);
+            }
             key_store::audit(
                 client,
                 "root_retire",
@@ -174,11 +183,18 @@ pub fn destroy(epoch: i32) -> Result<bool, PseudoError> {
                 "Destroy the retired root key in the key management system behind the command.",
             ));
         };
-        let present = ring.source_keys().iter().any(|k| k.fingerprint()[..] == fingerprint[..]);
-        let mut fp = [0u8; 32];
-        if present && fingerprint.len() == 32 {
-            fp.copy_from_slice(&fingerprint);
-            schedule_removal(path.clone(), fp);
+        let fp: [u8; 32] = fingerprint
+            .as_slice()
+            .try_into()
+            .map_err(|_| PseudoError::KeyStore(format!("root key epoch {epoch} has a malformed fingerprint")))?;
+        let users = root_key_users::others_using(path, &fp)?;
+        if !users.is_empty() {
+            let names: Vec<String> = users.iter().map(root_key_users::describe).collect();
+            return Err(PseudoError::RootKeyInUse(epoch, names.join(", ")));
+        }
+        let present = ring.source_keys().iter().any(|k| k.fingerprint() == fp);
+        if present {
+            schedule(path.clone(), fp, AtCommit::RemoveKey);
         }
         key_store::audit(client, "root_destroy", vec![], &format!("{{\"epoch\": {epoch}, \"was_in_file\": {present}}}"))?;
         Ok(present)
@@ -235,11 +251,21 @@ fn rewrap_keys(
     Ok(done)
 }
 
-/// Root keys to remove from files when the current transaction commits, with
-/// the subtransaction that asked (so a rolled-back savepoint cancels it).
+/// What happens to a root key when the current transaction commits.
+#[derive(Clone, Copy, PartialEq)]
+enum AtCommit {
+    /// Destroyed: its line leaves the root key file.
+    RemoveKey,
+    /// Retired: it leaves this database's list of keys in use.
+    Unlist,
+}
+
+/// Root key changes to make in files when the current transaction commits,
+/// with the subtransaction that asked (so a rolled-back savepoint cancels it).
 struct PendingRemoval {
     path: String,
     fingerprint: [u8; 32],
+    what: AtCommit,
     subxact: pg_sys::SubTransactionId,
 }
 
@@ -247,10 +273,10 @@ thread_local! {
     static PENDING: RefCell<Vec<PendingRemoval>> = const { RefCell::new(Vec::new()) };
 }
 
-fn schedule_removal(path: String, fingerprint: [u8; 32]) {
+fn schedule(path: String, fingerprint: [u8; 32], what: AtCommit) {
     // SAFETY: reads the current subtransaction id.
     let subxact = unsafe { pg_sys::GetCurrentSubTransactionId() };
-    PENDING.with_borrow_mut(|p| p.push(PendingRemoval { path, fingerprint, subxact }));
+    PENDING.with_borrow_mut(|p| p.push(PendingRemoval { path, fingerprint, what, subxact }));
 }
 
 /// Transaction callback: commit removes the scheduled keys; abort forgets them.
@@ -262,11 +288,20 @@ pub fn at_transaction_end(committed: bool) {
         return;
     }
     for p in pending {
-        match root_key_source::remove_key(&p.path, &p.fingerprint) {
-            Ok(_) => {}
-            Err(e) => pgrx::warning!(
+        let done = match p.what {
+            AtCommit::RemoveKey => root_key_source::remove_key(&p.path, &p.fingerprint).map(|_| ()),
+            AtCommit::Unlist => root_key_users::note(&p.path, &[], &[p.fingerprint]),
+        };
+        match (done, p.what) {
+            (Ok(()), _) => {}
+            (Err(e), AtCommit::RemoveKey) => pgrx::warning!(
                 "pseudo_ext: could not remove the retired root key from root key file \"{}\": {}; remove it by hand",
                 p.path,
+                e.kind()
+            ),
+            // The next keyring load in this database removes it.
+            (Err(e), AtCommit::Unlist) => pgrx::warning!(
+                "pseudo_ext: could not record that this database retired a root key: {}",
                 e.kind()
             ),
         }

@@ -57,7 +57,17 @@ check "rotate,rewrap 10,root_rotate,rotate,rewrap 10" "$(q upgraded -c "SELECT s
 
 # on to the current version (0.4.0: audit rows from the code that did the
 # work; FHE stores owned through an owner token)
+# The update lists the database's root keys for the other databases sharing
+# the file (src/root_key_users.rs), even if nothing loads them afterwards:
+# its list is removed first, and no statement below this loads the keys.
+keyfile=$(q upgraded -c "LOAD 'pseudo_ext'" -c "SHOW pseudo_ext.root_key_file")
+case $keyfile in /*) ;; *) keyfile=$(q upgraded -c "SHOW data_directory")/$keyfile ;; esac
+list=$keyfile.users/$(q upgraded -c "SELECT system_identifier FROM pg_control_system()")-$(q upgraded -c "SELECT oid FROM pg_database WHERE datname = current_database()")
+check 1 "$(ls "$list" 2>/dev/null | wc -l)" "(with 0.3.0's SQL the new library already listed the keys it loaded)"
+rm -f "$list"
 q upgraded -c "ALTER EXTENSION pseudo_ext UPDATE"
+check "$(q upgraded -c "SELECT string_agg(encode(fingerprint, 'hex'), ',' ORDER BY fingerprint) FROM pseudo_keys.root_key WHERE retired_at IS NULL")" \
+      "$(LC_ALL=C sort "$list" 2>/dev/null | paste -sd,)" "the update to 0.4.0 lists the database's live root keys"
 check 0.4.0 "$(q upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'pseudo_ext'")" "updated to 0.4.0"
 check 30 "$(q upgraded -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) = 'upgrade value ' || id")" "values decrypt after the update to 0.4.0"
 check "kept up_fhe_alice|orphaned $(q upgraded -c "SELECT current_user")" \

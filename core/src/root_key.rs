@@ -21,7 +21,7 @@ use aes::Aes256;
 use ccm::aead::generic_array::GenericArray;
 use ccm::aead::{AeadInPlace, KeyInit};
 use ccm::consts::{U13, U16};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit as _, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -39,8 +39,18 @@ pub const WRAPPED_SUBJECT_KEY_LEN: usize = 1 + WRAP_NONCE_LEN + KEY_LEN + WRAP_T
 const SUBJECT_KEY_LABEL: &[u8] = b"pseudo_ext/v1/subject-key/";
 const DIGEST_KEY_LABEL: &[u8] = b"pseudo_ext/v1/digest-key/";
 
+/// A keyed HMAC-SHA256 state. Its inner and outer hash states are as secret
+/// as the key: `hmac` and `sha2` are built with their `zeroize` features, so
+/// every copy is wiped when dropped.
+fn keyed(key: &[u8]) -> HmacSha256 {
+    HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length")
+}
+
 fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    finish(keyed(key), message)
+}
+
+fn finish(mut mac: HmacSha256, message: &[u8]) -> [u8; 32] {
     mac.update(message);
     mac.finalize().into_bytes().into()
 }
@@ -120,7 +130,7 @@ impl RootKey {
     pub fn unwrap_digest_key(&self, epoch: u32, wrapped: &[u8]) -> Result<DigestKey, CoreError> {
         let mut key = Zeroizing::new([0u8; DIGEST_KEY_LEN]);
         self.unwrap_into(DIGEST_KEY_LABEL, &epoch.to_be_bytes(), wrapped, key.as_mut())?;
-        Ok(DigestKey { key })
+        Ok(DigestKey::from_key(key))
     }
 }
 
@@ -130,16 +140,24 @@ impl RootKey {
 /// them without this key. Random, stored only wrapped under the root key.
 pub struct DigestKey {
     key: Zeroizing<[u8; DIGEST_KEY_LEN]>,
+    /// The key's HMAC state, computed once: a digest is then two SHA-256
+    /// blocks for a short subject, not four (it runs on every encryption).
+    mac: HmacSha256,
 }
 
 impl DigestKey {
     pub fn generate() -> Result<Self, CoreError> {
-        Ok(DigestKey { key: Zeroizing::new(random::bytes::<DIGEST_KEY_LEN>()?) })
+        Ok(DigestKey::from_key(Zeroizing::new(random::bytes::<DIGEST_KEY_LEN>()?)))
+    }
+
+    fn from_key(key: Zeroizing<[u8; DIGEST_KEY_LEN]>) -> Self {
+        let mac = keyed(&key[..]);
+        DigestKey { key, mac }
     }
 
     /// `HMAC-SHA256(digest key, subject)`.
     pub fn digest(&self, subject: &[u8]) -> [u8; 32] {
-        hmac(&self.key[..], subject)
+        finish(self.mac.clone(), subject)
     }
 }
 
@@ -180,6 +198,30 @@ mod tests {
         let key = SubjectKeyBytes::new([7u8; KEY_LEN]);
         let r = root(1);
         assert_ne!(r.wrap_subject_key(&[0; 16], &key).unwrap(), r.wrap_subject_key(&[0; 16], &key).unwrap());
+    }
+
+    /// HMAC-SHA256 as RFC 4231 (test case 2) defines it, through the one-shot
+    /// path and the digest key's precomputed state: the key tables hold
+    /// digests and fingerprints computed by earlier versions.
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        assert_eq!(hex::encode(hmac(b"Jefe", b"what do ya want for nothing?")), expected);
+        let mut key = [0u8; DIGEST_KEY_LEN];
+        key[..4].copy_from_slice(b"Jefe");
+        let dk = DigestKey::from_key(Zeroizing::new(key));
+        assert_eq!(dk.digest(b"what do ya want for nothing?"), hmac(&key, b"what do ya want for nothing?"));
+    }
+
+    /// The keyed HMAC states (as secret as the keys) are wiped when dropped:
+    /// an HMAC-SHA256 state is two SHA-256 cores (inner and outer) and a
+    /// block buffer, each wiped on drop with the `zeroize` features of hmac
+    /// and sha2; without them this does not compile.
+    #[test]
+    fn hmac_states_are_wiped_on_drop() {
+        fn wiped<T: zeroize::ZeroizeOnDrop>() {}
+        wiped::<<Sha256 as sha2::digest::block_api::EagerHash>::Core>();
+        wiped::<Sha256>();
     }
 
     #[test]
