@@ -128,9 +128,15 @@ impl RootKey {
     }
 
     pub fn unwrap_digest_key(&self, epoch: u32, wrapped: &[u8]) -> Result<DigestKey, CoreError> {
+        Ok(DigestKey::from_key(self.unwrap_digest_key_bytes(epoch, wrapped)?))
+    }
+
+    /// The digest key's bytes, unwrapped (for a root key holder's tools, such
+    /// as the test that scans the data directory for leaked key bytes).
+    pub fn unwrap_digest_key_bytes(&self, epoch: u32, wrapped: &[u8]) -> Result<Zeroizing<[u8; DIGEST_KEY_LEN]>, CoreError> {
         let mut key = Zeroizing::new([0u8; DIGEST_KEY_LEN]);
         self.unwrap_into(DIGEST_KEY_LABEL, &epoch.to_be_bytes(), wrapped, key.as_mut())?;
-        Ok(DigestKey::from_key(key))
+        Ok(key)
     }
 }
 

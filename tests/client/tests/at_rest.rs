@@ -13,7 +13,7 @@
 //! Needs PSEUDO_EXT_TEST_DATA and PSEUDO_EXT_TEST_LOG (set by scripts/test.sh).
 
 use postgres::{Client, NoTls};
-use pseudo_core::{key_file, DigestKey};
+use pseudo_core::key_file;
 use pseudo_ext_client_tests::connect;
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -113,13 +113,6 @@ fn key_forms(key: &[u8]) -> [Vec<u8>; 3] {
     [key.to_vec(), hex(key).into_bytes(), hex(key).to_uppercase().into_bytes()]
 }
 
-/// The digest key's bytes. `DigestKey` has no accessor, by design; its one
-/// field is the 32 key bytes, which the size check of `transmute` pins.
-fn digest_key_bytes(key: DigestKey) -> [u8; 32] {
-    // SAFETY: same size, and every bit pattern is a valid [u8; 32].
-    unsafe { std::mem::transmute::<DigestKey, [u8; 32]>(key) }
-}
-
 fn must_fail(c: &mut Client, sql: &str, sqlstate: &str) {
     let err = c.simple_query(sql).expect_err(sql);
     assert_eq!(err.code().map(|c| c.code()), Some(sqlstate), "{sql}");
@@ -205,7 +198,7 @@ fn no_plaintext_or_key_bytes_at_rest_or_in_the_server_log() {
     let shredded_digest: Vec<u8> =
         c.query_one("SELECT pseudo_keys.subject_digest('subject-0')", &[]).unwrap().get(0);
     assert_eq!(digest_key.digest(b"subject-0").to_vec(), shredded_digest, "the digest key the database uses");
-    let digest_key = digest_key_bytes(digest_key);
+    let digest_key = *roots[0].unwrap_digest_key_bytes(epoch as u32, &wrapped).expect("unwrap the digest key");
     let mut subject_keys = Vec::new();
     let mut shredded_ids = Vec::new();
     for row in c
