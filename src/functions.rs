@@ -19,10 +19,17 @@ fn encrypt(subject: &[u8], context: &[u8], plaintext: &[u8]) -> Varlena {
     // Refuse an over-long plaintext before a key is created for nothing.
     let len = envelope::sealed_len(plaintext.len()).or_raise();
     key_cache::with_current_key(subject, |id, key| {
-        varlena_with(len, |out| key.seal_into(id, context, plaintext, out))
+        varlena_with(len, |out| key.seal_into_in_process(process_id(), id, context, plaintext, out))
     })
     .or_raise()
     .or_raise()
+}
+
+/// This process's id for the nonce generator: `MyProcPid`, which PostgreSQL
+/// sets in every process after `fork` (a global read, not a system call).
+fn process_id() -> u32 {
+    // SAFETY: reads a backend global set at process start.
+    unsafe { pg_sys::MyProcPid as u32 }
 }
 
 fn decrypt(value: &[u8], context: &[u8]) -> Option<Varlena> {
@@ -98,7 +105,9 @@ fn rewrap(value: &[u8], context: &[u8]) -> Vec<u8> {
             }
             let mut plaintext = Zeroizing::new(vec![0u8; env.plaintext_len()]);
             old.open_into(&env, context, &mut plaintext)?;
-            Ok((cur.seal(cur_id, context, &plaintext)?, Some(*cur_id)))
+            let mut sealed = vec![0u8; envelope::sealed_len(plaintext.len())?];
+            cur.seal_into_in_process(process_id(), cur_id, context, &plaintext, &mut sealed)?;
+            Ok((sealed, Some(*cur_id)))
         }
         // Already current, or shredded: nothing to re-encrypt.
         _ => Ok((value.to_vec(), None)),

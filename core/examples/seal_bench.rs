@@ -23,9 +23,11 @@ fn main() {
     let id = [9u8; 16];
     let plaintext = [b'a'; 32];
     let mut out = vec![0u8; 46 + 32];
+    // The process id read once, as the extension reads MyProcPid.
+    let process = std::process::id();
     let seal = best_of(3, || {
         for _ in 0..N {
-            key.seal_into(&id, b"", black_box(&plaintext), &mut out).unwrap();
+            key.seal_into_in_process(process, &id, b"", black_box(&plaintext), &mut out).unwrap();
             black_box(&out);
         }
     });

@@ -2,7 +2,7 @@
 //! 16-byte tag) to seal and open [`Envelope`]s.
 
 use crate::envelope::{self, Envelope, KeyId, HEADER_LEN, NONCE_LEN, TAG_LEN, VERSION_1};
-use crate::{random, CoreError};
+use crate::{nonce, random, CoreError};
 use aes::Aes128;
 use ccm::aead::generic_array::GenericArray;
 use ccm::aead::{AeadInPlace, KeyInit};
@@ -55,14 +55,29 @@ impl SubjectKey {
         Ok(bytes)
     }
 
-    /// Seals `plaintext` with a fresh random nonce into `out`, which must be
+    /// Seals `plaintext` with a fresh nonce into `out`, which must be
     /// exactly `envelope::sealed_len(plaintext.len())` bytes (callers allocate it
     /// in their own memory, e.g. a PostgreSQL varlena). `context` is bound as
     /// associated data after the header (empty: no context); the same context
-    /// must be given to open the value.
-    pub fn seal_into(&self, key_id: &KeyId, context: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<(), CoreError> {
-        let nonce = random::bytes::<NONCE_LEN>()?;
+    /// must be given to open the value. `process_id` is the caller's current
+    /// process (PostgreSQL's `MyProcPid`): the nonce comes from that process's
+    /// generator ([`crate::nonce`]), never from a state copied by `fork`.
+    pub fn seal_into_in_process(
+        &self,
+        process_id: u32,
+        key_id: &KeyId,
+        context: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), CoreError> {
+        let nonce = nonce::next(process_id)?;
         self.seal_with_nonce_into(key_id, &nonce, context, plaintext, out)
+    }
+
+    /// [`Self::seal_into_in_process`] for the current process (asks the OS
+    /// for its id: a system call).
+    pub fn seal_into(&self, key_id: &KeyId, context: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<(), CoreError> {
+        self.seal_into_in_process(std::process::id(), key_id, context, plaintext, out)
     }
 
     /// [`Self::seal_into`] with a caller-chosen nonce: for known-answer tests only;
