@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: 1,000,000 rows, one run, same machine. Prints seconds (best of 3)
-# and ratios against a no-crypto baseline and pgcrypto. Not a test: absolute
+# and ratios against a no-crypto baseline and pgcrypto; then the one-subject-
+# per-row shape (PER_ROW rows, each its own subject: first keys, decryption
+# warm, in a fresh session and with 2 parallel workers, and a mixed session). Not a test: absolute
 # times here are noisy, the ratios are the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +11,9 @@ DIR=/tmp/pseudo_ext_bench
 PORT=5477
 ROWS=${ROWS:-1000000}
 SUBJECTS=${SUBJECTS:-10000}
+# One subject per row: how many rows (each creates a key, ~0.8 ms each today);
+# 0 skips that part.
+PER_ROW=${PER_ROW:-50000}
 echo "building release extension and core example..."
 cargo pgrx install --release --pg-config /usr/lib/postgresql/15/bin/pg_config >/tmp/pseudo_ext_bench_install.log 2>&1
 raw=$(cargo run -q --release -p pseudo_core --example seal_bench)
@@ -18,6 +23,12 @@ bash scripts/cluster.sh start "$DIR" "$PORT"
 psql_() { bash scripts/cluster.sh psql "$DIR" "$PORT" -d postgres -q "$@"; }
 psql_ -v rows="$ROWS" -v subjects="$SUBJECTS" -f bench/setup.sql
 out=$(psql_ -At -F ' ' -f bench/measure.sql)
+if [ "$PER_ROW" -gt 0 ]; then
+    out+=$'\n'$(psql_ -At -F ' ' -v n="$PER_ROW" -f bench/per_row.sql)
+    # A fresh session: nothing cached.
+    out+=$'\n'$(psql_ -At -F ' ' -c "SET max_parallel_workers_per_gather = 0" \
+        -c "SELECT 'per_row_decrypt_fresh', bench_best('SELECT sum(octet_length(pseudo_decrypt(v))) FROM bench_customer', 1)")
+fi
 bash scripts/cluster.sh stop "$DIR"
 
 seal=$(awk '/^seal/ {print $2}' <<<"$raw")
@@ -38,3 +49,19 @@ row "pseudo_encrypt, $SUBJECTS subjects" "$pe" "$ge"
 row "pgcrypto encrypt(.., 'aes'), 1 key" "$ge" ""
 row "pseudo_decrypt, $SUBJECTS subjects" "$pd" "$gd"
 row "pgcrypto decrypt(.., 'aes'), 1 key" "$gd" ""
+
+[ "$PER_ROW" -gt 0 ] || exit 0
+echo
+echo "one subject per row: $PER_ROW rows, $PER_ROW subjects (a customer table); against pgcrypto on the same rows"
+first=$(get per_row_first_keys); pre=$(get per_row_pgcrypto_encrypt); prd=$(get per_row_pgcrypto_decrypt)
+awk -v t="$first" -v n="$PER_ROW" -v p="$pre" 'BEGIN {
+    printf "%-44s %10.3f %12s %12s\n", "first keys: pseudo_encrypt, new subjects", t, sprintf("%.0f us/key", 1e6 * t / n), sprintf("%.2fx slower", t / p) }'
+vs() { awk -v n="$1" -v t="$2" -v p="$3" 'BEGIN {
+    r = (p == "") ? "" : (t <= p) ? sprintf("%.2fx faster", p / t) : sprintf("%.2fx slower", t / p);
+    printf "%-44s %10.3f %12s %12s\n", n, t, "", r }'; }
+vs "pgcrypto encrypt(.., 'aes'), 1 key" "$pre" ""
+vs "pseudo_decrypt, warm session" "$(get per_row_decrypt_warm)" "$prd"
+vs "pseudo_decrypt, fresh session" "$(get per_row_decrypt_fresh)" "$prd"
+vs "pseudo_decrypt, 2 parallel workers" "$(get per_row_decrypt_2_workers)" "$prd"
+vs "pgcrypto decrypt(.., 'aes'), 1 key" "$prd" ""
+echo "mixed session: 100,000 rows of $SUBJECTS subjects, warm $(get mixed_small_warm) s; right after the per-row scan $(get mixed_small_after_scan) s"
