@@ -105,9 +105,7 @@ fn rewrap(value: &[u8], context: &[u8]) -> Vec<u8> {
             }
             let mut plaintext = Zeroizing::new(vec![0u8; env.plaintext_len()]);
             old.open_into(&env, context, &mut plaintext)?;
-            let mut sealed = vec![0u8; envelope::sealed_len(plaintext.len())?];
-            cur.seal_into_in_process(process_id(), cur_id, context, &plaintext, &mut sealed)?;
-            Ok((sealed, Some(*cur_id)))
+            Ok((cur.seal_in_process(process_id(), cur_id, context, &plaintext)?, Some(*cur_id)))
         }
         // Already current, or shredded: nothing to re-encrypt.
         _ => Ok((value.to_vec(), None)),
