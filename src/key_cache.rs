@@ -17,10 +17,8 @@
 //! removals): they can fire in the middle of SPI while the cache is borrowed.
 //! Each runs through [`no_unwind`], so no panic reaches PostgreSQL's C frames.
 //!
-//! Layout: a compact index from key id to a slot in a slab of expanded keys
-//! (hash maps of whole AES key schedules measured 31% of decrypt time in cache
-//! misses at 10,000 subjects), a subject index for encryption, a map from a
-//! key id to its subject's current key id for rewrap, and the keyring. A
+//! The keys themselves are held by [`pseudo_core::cached_keys`]: compact
+//! entries bounded by `pseudo_ext.key_cache_size`, evicted by CLOCK. A
 //! keyring that turns out older than the database's root key epochs (a
 //! rotation committed meanwhile) is dropped and the lookup retried once.
 
@@ -29,10 +27,10 @@ use crate::key_store::{self, Keyring, StoredKey};
 use crate::no_unwind::no_unwind;
 use crate::owner_context::{as_extension_owner, key_table_oid};
 use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
+use pseudo_core::cached_keys::{Cached, CachedKeys, SubjectTag, BYTES_PER_KEY};
+use pseudo_core::subject_key::SubjectKeyBytes;
 use pseudo_core::{KeyId, SubjectKey};
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
@@ -47,28 +45,16 @@ static WATCHED_RELATION: AtomicU32 = AtomicU32::new(0);
 /// The generation at which [`WATCHED_RELATION`] was looked up.
 static WATCHED_AT: AtomicU64 = AtomicU64::new(0);
 /// Bound on the cache's memory, in kB (`pseudo_ext.key_cache_size`); past
-/// it the cache starts over.
-pub static KEY_CACHE_SIZE_KB: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024);
+/// it the least used keys make room. The default holds 2^20 keys (160 MB).
+pub static KEY_CACHE_SIZE_KB: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_KEY_CACHE_SIZE_KB);
 
-/// Most bytes one cached key id can cost: its expanded key and its entries in
-/// the id, subject and rewrap maps (each with a control byte), doubled for
-/// the spare capacity of growing vectors and hash tables. Subjects are held
-/// by their 32-byte keyed digest, so a long subject costs what a short one
-/// does (and no identifier is kept in memory).
-const BYTES_PER_KEY: usize = 2
-    * (std::mem::size_of::<SubjectKey>()
-        + std::mem::size_of::<(KeyId, Slot)>()
-        + std::mem::size_of::<(SubjectDigest, (KeyId, u32))>()
-        + std::mem::size_of::<(KeyId, KeyId)>()
-        + 3);
-
-type SubjectDigest = [u8; 32];
+const DEFAULT_KEY_CACHE_SIZE_KB: i32 = ((1 << 20) * BYTES_PER_KEY / 1024) as i32;
 
 pub fn define_gucs() {
     GucRegistry::define_int_guc(
         c"pseudo_ext.key_cache_size",
         c"Memory for each backend's cache of unwrapped keys.",
-        c"When full, the cache starts over. Each key takes about 1 kB, whatever the length of its subject.",
+        c"When full, the least used keys make room. Each key takes at most 160 bytes, whatever the length of its subject.",
         &KEY_CACHE_SIZE_KB,
         256,
         i32::MAX / 1024,
@@ -81,61 +67,39 @@ fn max_cached_keys() -> usize {
     (KEY_CACHE_SIZE_KB.get().max(0) as usize * 1024) / BYTES_PER_KEY
 }
 
-/// Key ids are random UUIDs: their first 8 bytes are already a good hash.
-#[derive(Default)]
-struct KeyIdHasher(u64);
-
-impl Hasher for KeyIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
-        }
-    }
-    fn write_usize(&mut self, _: usize) {}
-}
-
-#[derive(Clone, Copy)]
-enum Slot {
-    Live(u32),
-    Shredded,
-}
-
-#[derive(Default)]
 struct KeyCache {
     generation: u64,
-    keys: Vec<SubjectKey>,
-    by_id: HashMap<KeyId, Slot, BuildHasherDefault<KeyIdHasher>>,
-    /// Keyed subject digest -> current key id and slot.
-    by_subject: HashMap<SubjectDigest, (KeyId, u32), BuildHasherDefault<KeyIdHasher>>,
-    /// Key id -> id of its subject's current key (rewrap path).
-    current_of: HashMap<KeyId, KeyId, BuildHasherDefault<KeyIdHasher>>,
+    keys: CachedKeys,
     keyring: Option<Rc<Keyring>>,
+    /// Lookups by key id that missed, and whether the key table was loaded.
+    misses: u32,
+    loaded: bool,
 }
 
 impl KeyCache {
-    /// Drops everything if an invalidation or abort happened since last use.
-    fn sync(&mut self) {
-        let now = GENERATION.load(Ordering::Acquire);
-        if self.generation != now || self.by_id.len() >= max_cached_keys() {
-            *self = KeyCache { generation: now, ..KeyCache::default() };
-        }
+    fn new(generation: u64) -> Self {
+        KeyCache { generation, keys: CachedKeys::new(max_cached_keys()), keyring: None, misses: 0, loaded: false }
     }
 
-    fn insert_key(&mut self, id: KeyId, key: SubjectKey) -> u32 {
-        let slot = self.keys.len() as u32;
-        self.keys.push(key);
-        self.by_id.insert(id, Slot::Live(slot));
-        slot
+    /// Drops everything if an invalidation or abort happened since last use,
+    /// or the size setting changed.
+    fn sync(&mut self) {
+        let now = GENERATION.load(Ordering::Acquire);
+        if self.generation != now || self.keys.capacity() != max_cached_keys() {
+            *self = KeyCache::new(now);
+        }
     }
 }
 
+/// Misses by key id after which the whole key table is loaded at once.
+const MISSES_BEFORE_LOADING: u32 = 64;
+
+fn tag(digest: &[u8; 32]) -> SubjectTag {
+    digest[..16].try_into().expect("16 of 32 bytes")
+}
+
 thread_local! {
-    static CACHE: RefCell<KeyCache> = RefCell::new(KeyCache::default());
+    static CACHE: RefCell<KeyCache> = RefCell::new(KeyCache::new(0));
 }
 
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
@@ -289,44 +253,73 @@ fn watch_key_table() -> Result<(), PseudoError> {
 
 /// Runs `f` with the key `id` names: `Some(key)` when live, `None` when shredded.
 pub fn with_key_by_id<R>(id: &KeyId, f: impl FnOnce(Option<&SubjectKey>) -> R) -> Result<R, PseudoError> {
-    let mut f = Some(f);
-    let hit = CACHE.with_borrow_mut(|c| {
+    let cached = CACHE.with_borrow_mut(|c| {
         c.sync();
-        match c.by_id.get(id) {
-            Some(Slot::Live(i)) => Some((f.take().unwrap())(Some(&c.keys[*i as usize]))),
-            Some(Slot::Shredded) => Some((f.take().unwrap())(None)),
-            None => None,
-        }
+        c.keys.get(id)
     });
-    if let Some(r) = hit {
-        return Ok(r);
-    }
-    let generation = GENERATION.load(Ordering::Acquire);
-    let key = fetch_key(id)?;
-    let f = f.take().unwrap();
-    Ok(CACHE.with_borrow_mut(|c| {
-        c.sync();
-        if c.generation != generation {
-            return f(key.as_ref());
-        }
-        match key {
-            Some(key) => {
-                let slot = c.insert_key(*id, key);
-                f(Some(&c.keys[slot as usize]))
+    let found = match cached {
+        Some(found) => found,
+        None => {
+            if CACHE.with_borrow_mut(|c| {
+                c.misses += 1;
+                c.misses == MISSES_BEFORE_LOADING && !c.loaded
+            }) {
+                load_key_table()?;
+                if let Some(found) = CACHE.with_borrow_mut(|c| c.keys.get(id)) {
+                    return Ok(call_with(found, f));
+                }
             }
-            None => {
-                c.by_id.insert(*id, Slot::Shredded);
-                f(None)
-            }
+            let generation = GENERATION.load(Ordering::Acquire);
+            let found = fetch_key(id)?;
+            CACHE.with_borrow_mut(|c| {
+                c.sync();
+                if c.generation == generation {
+                    match &found {
+                        Cached::Live(key) => c.keys.insert(id, key),
+                        Cached::Shredded => c.keys.insert_shredded(id),
+                    }
+                }
+            });
+            found
         }
-    }))
+    };
+    Ok(call_with(found, f))
 }
 
-/// The key `id` from the key table: `Some` when live, `None` when shredded.
-fn fetch_key(id: &KeyId) -> Result<Option<SubjectKey>, PseudoError> {
+fn call_with<R>(found: Cached, f: impl FnOnce(Option<&SubjectKey>) -> R) -> R {
+    match found {
+        Cached::Live(bytes) => f(Some(&SubjectKey::new(&bytes))),
+        Cached::Shredded => f(None),
+    }
+}
+
+/// Loads the key table into the free part of the cache: after a run of
+/// misses (a scan over many subjects, a fresh session), one sequential scan
+/// and an unwrap per key instead of a query per key. Once per generation;
+/// never evicts (a table larger than the cache fills it and stops).
+fn load_key_table() -> Result<(), PseudoError> {
+    let generation = GENERATION.load(Ordering::Acquire);
+    let room = CACHE.with_borrow_mut(|c| {
+        c.loaded = true;
+        c.keys.capacity() - c.keys.len()
+    });
+    with_keyring(false, |ring| {
+        key_store::for_each_key(ring, room, |id, key| {
+            CACHE.with_borrow_mut(|c| {
+                c.sync();
+                if c.generation == generation && !c.keys.is_full() && !c.keys.contains(id) {
+                    c.keys.insert(id, key);
+                }
+            })
+        })
+    })
+}
+
+/// The key `id` from the key table.
+fn fetch_key(id: &KeyId) -> Result<Cached, PseudoError> {
     match with_keyring(false, |ring| key_store::key_by_id(ring, id))? {
-        StoredKey::Live(bytes) => Ok(Some(SubjectKey::new(&bytes))),
-        StoredKey::Shredded => Ok(None),
+        StoredKey::Live(bytes) => Ok(Cached::Live(bytes)),
+        StoredKey::Shredded => Ok(Cached::Shredded),
         StoredKey::Unknown => Err(PseudoError::UnknownKey(*id)),
     }
 }
@@ -334,31 +327,29 @@ fn fetch_key(id: &KeyId) -> Result<Option<SubjectKey>, PseudoError> {
 /// Runs `f` with the subject's current key and its id, creating the key on
 /// first use.
 pub fn with_current_key<R>(subject: &[u8], f: impl FnOnce(&KeyId, &SubjectKey) -> R) -> Result<R, PseudoError> {
-    let mut f = Some(f);
-    let hit = CACHE.with_borrow_mut(|c| {
+    let cached = CACHE.with_borrow_mut(|c| {
         c.sync();
         let digest = c.keyring.as_ref()?.digest.digest(subject);
-        c.by_subject.get(&digest).map(|(id, slot)| (f.take().unwrap())(id, &c.keys[*slot as usize]))
+        c.keys.current_of_subject(&tag(&digest))
     });
-    if let Some(r) = hit {
-        return Ok(r);
-    }
-    let generation = GENERATION.load(Ordering::Acquire);
-    let (digest, (id, bytes)) = with_keyring(true, |ring| {
-        let digest = ring.digest.digest(subject);
-        Ok((digest, key_store::current_key(ring, &digest)?))
-    })?;
-    let key = SubjectKey::new(&bytes);
-    let f = f.take().unwrap();
-    Ok(CACHE.with_borrow_mut(|c| {
-        c.sync();
-        if c.generation != generation {
-            return f(&id, &key);
+    let (id, bytes) = match cached {
+        Some(found) => found,
+        None => {
+            let generation = GENERATION.load(Ordering::Acquire);
+            let (digest, (id, bytes)) = with_keyring(true, |ring| {
+                let digest = ring.digest.digest(subject);
+                Ok((digest, key_store::current_key(ring, &digest)?))
+            })?;
+            CACHE.with_borrow_mut(|c| {
+                c.sync();
+                if c.generation == generation {
+                    c.keys.insert_current_of_subject(&tag(&digest), &id, &bytes);
+                }
+            });
+            (id, bytes)
         }
-        let slot = c.insert_key(id, key);
-        c.by_subject.insert(digest, (id, slot));
-        f(&id, &c.keys[slot as usize])
-    }))
+    };
+    Ok(f(&id, &SubjectKey::new(&bytes)))
 }
 
 /// Runs `f` with the key `id` names (`None`: shredded) and the current key of
@@ -367,54 +358,42 @@ pub fn with_key_and_current<R>(
     id: &KeyId,
     f: impl FnOnce(Option<&SubjectKey>, Option<(&KeyId, &SubjectKey)>) -> R,
 ) -> Result<R, PseudoError> {
-    let mut f = Some(f);
-    let hit = CACHE.with_borrow_mut(|c| {
+    type Found = (Option<SubjectKeyBytes>, Option<(KeyId, SubjectKeyBytes)>);
+    let cached: Option<Found> = CACHE.with_borrow_mut(|c| {
         c.sync();
-        let slot = |k: &KeyId| match c.by_id.get(k) {
-            Some(Slot::Live(i)) => Some(Some(&c.keys[*i as usize])),
-            Some(Slot::Shredded) => Some(None),
-            None => None,
-        };
-        match slot(id)? {
-            None => Some((f.take().unwrap())(None, None)),
-            Some(old) => {
-                let cur = c.current_of.get(id)?;
-                let cur_key = slot(cur)??;
-                Some((f.take().unwrap())(Some(old), Some((cur, cur_key))))
-            }
+        match c.keys.get(id)? {
+            Cached::Shredded => Some((None, None)),
+            Cached::Live(old) => Some((Some(old), Some(c.keys.current_of_key(id)?))),
         }
     });
-    if let Some(r) = hit {
-        return Ok(r);
-    }
-    let generation = GENERATION.load(Ordering::Acquire);
-    let old = fetch_key(id)?;
-    let current = match old {
-        Some(_) => with_keyring(false, |ring| key_store::current_key_of(ring, id))?
-            .map(|(cur, bytes)| (cur, SubjectKey::new(&bytes))),
-        None => None,
-    };
-    let f = f.take().unwrap();
-    Ok(CACHE.with_borrow_mut(|c| {
-        c.sync();
-        match (old, current) {
-            (None, _) => f(None, None),
-            (Some(old), None) => f(Some(&old), None),
-            (Some(old), Some((cur, cur_key))) if c.generation != generation => f(Some(&old), Some((&cur, &cur_key))),
-            (Some(old), Some((cur, cur_key))) => {
-                let old_slot = match c.by_id.get(id) {
-                    Some(Slot::Live(i)) => *i,
-                    _ => c.insert_key(*id, old),
-                };
-                let cur_slot = match c.by_id.get(&cur) {
-                    Some(Slot::Live(i)) => *i,
-                    _ => c.insert_key(cur, cur_key),
-                };
-                c.current_of.insert(*id, cur);
-                f(Some(&c.keys[old_slot as usize]), Some((&cur, &c.keys[cur_slot as usize])))
-            }
+    let (old, current) = match cached {
+        Some(found) => found,
+        None => {
+            let generation = GENERATION.load(Ordering::Acquire);
+            let old = match fetch_key(id)? {
+                Cached::Live(key) => Some(key),
+                Cached::Shredded => None,
+            };
+            let current = match old {
+                Some(_) => with_keyring(false, |ring| key_store::current_key_of(ring, id))?,
+                None => None,
+            };
+            CACHE.with_borrow_mut(|c| {
+                c.sync();
+                if c.generation == generation {
+                    match (&old, &current) {
+                        (None, _) => c.keys.insert_shredded(id),
+                        (Some(old), Some((cur, cur_key))) => c.keys.insert_with_current(id, old, cur, cur_key),
+                        (Some(_), None) => {}
+                    }
+                }
+            });
+            (old, current)
         }
-    }))
+    };
+    let old = old.map(|bytes| SubjectKey::new(&bytes));
+    let current = current.map(|(cur, bytes)| (cur, SubjectKey::new(&bytes)));
+    Ok(f(old.as_ref(), current.as_ref().map(|(cur, key)| (cur, key))))
 }
 
 /// Adds a new key version for the subject (`pseudo_rotate`) and makes every

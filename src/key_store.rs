@@ -246,6 +246,39 @@ pub fn key_by_id(keyring: &Keyring, id: &KeyId) -> Result<StoredKey, PseudoError
     })
 }
 
+/// Unwraps up to `limit` live keys of the key table, in no particular order,
+/// handing each to `f` (bulk loading of the key cache). Rows this keyring
+/// cannot unwrap are skipped: a lookup of that key reports why.
+pub fn for_each_key(keyring: &Keyring, limit: usize, mut f: impl FnMut(&KeyId, &SubjectKeyBytes)) -> Result<(), PseudoError> {
+    const BATCH: usize = 10_000;
+    Spi::connect(|client| {
+        let mut cursor =
+            client.try_open_cursor("SELECT key_id, wrapped_key, root_epoch FROM pseudo_keys.subject_key", &[])?;
+        let mut left = limit;
+        while left > 0 {
+            let batch = cursor.fetch(BATCH.min(left) as libc::c_long)?;
+            if batch.is_empty() {
+                break;
+            }
+            left = left.saturating_sub(batch.len());
+            for row in batch {
+                let (Some(id), Some(wrapped), Some(epoch)) = (row.get::<Uuid>(1)?, row.get::<Vec<u8>>(2)?, row.get::<i32>(3)?)
+                else {
+                    continue;
+                };
+                let id = *id.as_bytes();
+                if let Ok(key) = keyring.root_of(epoch).and_then(|root| Ok(root.unwrap_subject_key(&id, &wrapped)?)) {
+                    f(&id, &key);
+                }
+            }
+            // SAFETY: frees the batch just read (SPI keeps every result until
+            // the connection ends otherwise); nothing refers to it any more.
+            unsafe { pg_sys::SPI_freetuptable(pg_sys::SPI_tuptable) };
+        }
+        Ok(())
+    })
+}
+
 /// The current key of the subject that key `id` belongs to, if it has one
 /// (rewrap path).
 pub fn current_key_of(keyring: &Keyring, id: &KeyId) -> Result<Option<(KeyId, SubjectKeyBytes)>, PseudoError> {

@@ -5,12 +5,14 @@
 //! * [`subject_key`]: a data subject's AES-128-CCM key; seals and opens envelopes.
 //! * [`root_key`]: the root key that wraps subject keys and the subject-digest key.
 //! * [`key_file`]: the text format of a root key source (one key per line).
+//! * [`cached_keys`]: the bounded, CLOCK-evicted set of raw keys each backend caches.
 //! * [`random`]: the OS CSPRNG, per call (keys, key ids, wrapping nonces).
 //! * [`nonce`]: value nonces from a per-process generator seeded by [`random`].
 //!
 //! Nothing here logs, prints or formats key bytes or plaintext: secret types have
 //! no `Debug` and are zeroized on drop.
 
+pub mod cached_keys;
 pub mod envelope;
 pub mod error;
 pub mod key_file;
