@@ -35,6 +35,8 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
+/// Counts ended transactions: tells the key store which one it is in.
+static XACT_SERIAL: AtomicU64 = AtomicU64::new(0);
 /// Set when the current transaction wrote key state (created a key or the
 /// first root-key row, or shredded): only then can an abort leave stale
 /// entries, so only then does an abort drop the cache.
@@ -131,6 +133,12 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
     if event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE {
         crate::rewrap_audit::write_before_commit().or_raise();
     }
+    if matches!(
+        event,
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT | XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE
+    ) {
+        XACT_SERIAL.fetch_add(1, Ordering::AcqRel);
+    }
     let completed = no_unwind(|| match event {
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
             crate::rewrap_audit::at_transaction_end();
@@ -169,6 +177,7 @@ unsafe extern "C-unwind" fn on_subxact_event(
             if XACT_WROTE_KEYS.load(Ordering::Acquire) {
                 GENERATION.fetch_add(1, Ordering::AcqRel);
             }
+            crate::key_store::forget_epoch_lock();
             crate::root_rotation::at_subtransaction_abort(my);
             crate::rewrap_audit::at_subtransaction_abort(my);
         }
@@ -186,6 +195,11 @@ pub fn register_callbacks() {
         pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(on_subxact_event), std::ptr::null_mut());
     }
+}
+
+/// Which transaction this is, as a number that changes when one ends.
+pub fn transaction_serial() -> u64 {
+    XACT_SERIAL.load(Ordering::Acquire)
 }
 
 /// Marks the current transaction as one that wrote key state.

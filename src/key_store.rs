@@ -23,10 +23,12 @@
 
 use crate::error::PseudoError;
 use crate::owner_context::relation_exists;
+use crate::prepared::Statement;
 use crate::root_key_source::{self, Keys, Source};
 use crate::root_key_users;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiTupleTable};
+use pgrx::pg_sys::BuiltinOid::{BYTEAOID, INT4OID, TEXTOID, UUIDARRAYOID, UUIDOID};
 use pgrx::Uuid;
 use pseudo_core::subject_key::{SubjectKey, SubjectKeyBytes};
 use pseudo_core::{random, DigestKey, KeyId, RootKey};
@@ -227,11 +229,12 @@ fn first_root_key_row(client: &mut SpiClient<'_>, source: &Source, root: &RootKe
 /// Looks a key up by id (decryption path: reads only).
 pub fn key_by_id(keyring: &Keyring, id: &KeyId) -> Result<StoredKey, PseudoError> {
     Spi::connect(|client| {
-        let row = first_row(client.select(
-            "SELECT wrapped_key, root_epoch FROM pseudo_keys.subject_key WHERE key_id = $1",
-            None,
-            &[uuid(id).into()],
-        )?)?
+        static KEY_BY_ID: Statement = Statement {
+            sql: "SELECT wrapped_key, root_epoch FROM pseudo_keys.subject_key WHERE key_id = $1",
+            args: &[UUIDOID],
+            mutating: false,
+        };
+        let row = first_row(client.select(KEY_BY_ID.plan(&client)?, None, &[uuid(id).into()])?)?
         .map(|t| t.get_two::<Vec<u8>, i32>())
         .transpose()?;
         if let Some((Some(wrapped), Some(epoch))) = row {
@@ -305,17 +308,21 @@ pub fn current_key_of(keyring: &Keyring, id: &KeyId) -> Result<Option<(KeyId, Su
     })
 }
 
-const CURRENT_KEY: &str = "SELECT s.shredded_at IS NOT NULL, k.key_id, k.wrapped_key, k.root_epoch
+static CURRENT_KEY: Statement = Statement {
+    sql: "SELECT s.shredded_at IS NOT NULL, k.key_id, k.wrapped_key, k.root_epoch
      FROM pseudo_keys.subject s
      LEFT JOIN LATERAL (SELECT key_id, wrapped_key, root_epoch FROM pseudo_keys.subject_key sk
                         WHERE sk.subject_digest = s.subject_digest
                         ORDER BY sk.version DESC LIMIT 1) k ON true
-     WHERE s.subject_digest = $1";
+     WHERE s.subject_digest = $1",
+    args: &[BYTEAOID],
+    mutating: false,
+};
 
 type CurrentRow = (bool, Option<Uuid>, Option<Vec<u8>>, Option<i32>);
 
 fn read_current(client: &SpiClient<'_>, digest: &[u8]) -> Result<Option<CurrentRow>, PseudoError> {
-    let table = client.select(CURRENT_KEY, None, &[digest.into()])?;
+    let table = client.select(CURRENT_KEY.plan(client)?, None, &[digest.into()])?;
     if table.is_empty() {
         return Ok(None);
     }
@@ -323,25 +330,31 @@ fn read_current(client: &SpiClient<'_>, digest: &[u8]) -> Result<Option<CurrentR
     Ok(Some((row.get::<bool>(1)?.unwrap_or(false), row.get::<Uuid>(2)?, row.get::<Vec<u8>>(3)?, row.get::<i32>(4)?)))
 }
 
-/// Takes the subject row's lock (creating the row), refusing a shredded subject.
-fn lock_subject(client: &mut SpiClient<'_>, digest: &[u8]) -> Result<(), PseudoError> {
-    client.update(
-        "INSERT INTO pseudo_keys.subject (subject_digest) VALUES ($1) ON CONFLICT (subject_digest) DO NOTHING",
-        None,
-        &[digest.into()],
-    )?;
-    let locked = client.update(
-        "SELECT shredded_at IS NOT NULL FROM pseudo_keys.subject WHERE subject_digest = $1 FOR UPDATE",
-        None,
-        &[digest.into()],
-    )?;
+/// Takes the subject row's lock (creating the row), refusing a shredded
+/// subject. Returns whether this call created the row: then no key of the
+/// subject can exist (keys are created and shredded only under this lock).
+fn lock_subject(client: &mut SpiClient<'_>, digest: &[u8]) -> Result<bool, PseudoError> {
+    static INSERT_SUBJECT: Statement = Statement {
+        sql: "INSERT INTO pseudo_keys.subject (subject_digest) VALUES ($1) ON CONFLICT (subject_digest) DO NOTHING RETURNING true",
+        args: &[BYTEAOID],
+        mutating: true,
+    };
+    static LOCK_SUBJECT: Statement = Statement {
+        sql: "SELECT shredded_at IS NOT NULL FROM pseudo_keys.subject WHERE subject_digest = $1 FOR UPDATE",
+        args: &[BYTEAOID],
+        mutating: true,
+    };
+    if !client.update(INSERT_SUBJECT.plan(client)?, None, &[digest.into()])?.is_empty() {
+        return Ok(true);
+    }
+    let locked = client.update(LOCK_SUBJECT.plan(client)?, None, &[digest.into()])?;
     if locked.is_empty() {
         return Err(PseudoError::ConcurrentKeyCreation);
     }
     if locked.first().get_one::<bool>()?.unwrap_or(false) {
         return Err(PseudoError::SubjectShredded);
     }
-    Ok(())
+    Ok(false)
 }
 
 /// The current key of the subject with this keyed digest, created on first
@@ -360,9 +373,11 @@ pub fn current_key(keyring: &Keyring, digest: &[u8; 32]) -> Result<(KeyId, Subje
         }
         // First use: take the subject row's lock, then look again.
         refuse_if_read_only()?;
-        lock_subject(client, digest)?;
-        if let Some((false, Some(id), Some(wrapped), Some(epoch))) = read_current(client, digest)? {
-            return unwrap(id, wrapped, epoch);
+        let created = lock_subject(client, digest)?;
+        if !created {
+            if let Some((false, Some(id), Some(wrapped), Some(epoch))) = read_current(client, digest)? {
+                return unwrap(id, wrapped, epoch);
+            }
         }
         insert_key(client, keyring, digest)
     })
@@ -378,13 +393,38 @@ pub fn rotate_subject(keyring: &Keyring, subject: &[u8]) -> Result<KeyId, Pseudo
     })
 }
 
+thread_local! {
+    /// The transaction (by [`crate::key_cache::transaction_serial`]) and root
+    /// epoch last locked: the lock holds until the transaction ends, so later
+    /// keys of the same transaction need not take it again. Forgotten when a
+    /// subtransaction aborts (that releases the locks it took).
+    static EPOCH_LOCKED: std::cell::Cell<Option<(u64, i32)>> = const { std::cell::Cell::new(None) };
+}
+
+/// A subtransaction aborted: the epoch lock may have gone with it.
+pub fn forget_epoch_lock() {
+    EPOCH_LOCKED.set(None);
+}
+
 /// Locks the keyring's epoch against rotation and checks it is still current.
 fn lock_current_epoch(client: &mut SpiClient<'_>, keyring: &Keyring) -> Result<(), PseudoError> {
-    client.update("SELECT FROM pseudo_keys.root_key WHERE epoch = $1 FOR SHARE", None, &[keyring.epoch.into()])?;
-    let newest = client.select("SELECT max(epoch) FROM pseudo_keys.root_key", None, &[])?.first().get_one::<i32>()?;
+    static LOCK_EPOCH: Statement = Statement {
+        sql: "SELECT FROM pseudo_keys.root_key WHERE epoch = $1 FOR SHARE",
+        args: &[INT4OID],
+        mutating: true,
+    };
+    static NEWEST_EPOCH: Statement =
+        Statement { sql: "SELECT max(epoch) FROM pseudo_keys.root_key", args: &[], mutating: false };
+    let this = (crate::key_cache::transaction_serial(), keyring.epoch);
+    if EPOCH_LOCKED.get() == Some(this) {
+        return Ok(());
+    }
+    client.update(LOCK_EPOCH.plan(client)?, None, &[keyring.epoch.into()])?;
+    let newest = client.select(NEWEST_EPOCH.plan(client)?, None, &[])?.first().get_one::<i32>()?;
     if newest != Some(keyring.epoch) {
         return Err(PseudoError::StaleRootEpoch);
     }
+    EPOCH_LOCKED.set(Some(this));
     Ok(())
 }
 
@@ -411,12 +451,17 @@ fn insert_key(client: &mut SpiClient<'_>, keyring: &Keyring, digest: &[u8]) -> R
     let key = SubjectKey::generate_bytes()?;
     crate::key_cache::note_key_write();
     let wrapped = keyring.current_root().wrap_subject_key(&id, &key)?;
-    let version = client
-        .update(
-            "INSERT INTO pseudo_keys.subject_key (key_id, subject_digest, version, root_epoch, wrapped_key)
+    static INSERT_KEY: Statement = Statement {
+        sql: "INSERT INTO pseudo_keys.subject_key (key_id, subject_digest, version, root_epoch, wrapped_key)
              SELECT $1, $2, COALESCE(max(version), 0) + 1, $3, $4
              FROM pseudo_keys.subject_key WHERE subject_digest = $2
              RETURNING version",
+        args: &[UUIDOID, BYTEAOID, INT4OID, BYTEAOID],
+        mutating: true,
+    };
+    let version = client
+        .update(
+            INSERT_KEY.plan(client)?,
             None,
             &[uuid(&id).into(), digest.into(), keyring.epoch.into(), wrapped.as_slice().into()],
         )?
@@ -435,8 +480,13 @@ pub fn audit(client: &mut SpiClient<'_>, action: &str, key_ids: Vec<Uuid>, detai
     if !relation_exists(c"audit_log") {
         return Ok(());
     }
+    static AUDIT: Statement = Statement {
+        sql: "INSERT INTO pseudo_keys.audit_log (action, key_ids, detail) VALUES ($1, $2, $3::jsonb)",
+        args: &[TEXTOID, UUIDARRAYOID, TEXTOID],
+        mutating: true,
+    };
     client.update(
-        "INSERT INTO pseudo_keys.audit_log (action, key_ids, detail) VALUES ($1, $2, $3::jsonb)",
+        AUDIT.plan(client)?,
         None,
         &[action.into(), key_ids.into(), detail.into()],
     )?;

@@ -35,6 +35,7 @@ mod key_store;
 mod log_filter;
 mod no_unwind;
 mod owner_context;
+mod prepared;
 mod rewrap_audit;
 mod role_hints;
 mod root_key_source;
