@@ -8,7 +8,7 @@
 
 use crate::error::{OrRaise, PseudoError};
 use crate::varlena_out::{varlena_with, Varlena};
-use crate::{config_check, key_cache, key_store, log_filter, rewrap_audit, root_rotation};
+use crate::{config_check, key_cache, key_store, log_filter, key_audit, root_rotation};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, Uuid};
 use pseudo_core::envelope::{self, Envelope};
@@ -113,7 +113,7 @@ fn rewrap(value: &[u8], context: &[u8]) -> Vec<u8> {
     .or_raise()
     .or_raise();
     if let Some(key) = new_key {
-        rewrap_audit::note_rewrap(&key);
+        key_audit::note_rewrap(&key);
     }
     value
 }

@@ -131,7 +131,7 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
     }
     // Before the point of no return: the rewrap audit row commits with the work.
     if event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE {
-        crate::rewrap_audit::write_before_commit().or_raise();
+        crate::key_audit::write_before_commit().or_raise();
     }
     if matches!(
         event,
@@ -141,19 +141,19 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
     }
     let completed = no_unwind(|| match event {
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
-            crate::rewrap_audit::at_transaction_end();
+            crate::key_audit::at_transaction_end();
             if XACT_WROTE_KEYS.swap(false, Ordering::AcqRel) {
                 GENERATION.fetch_add(1, Ordering::AcqRel);
             }
             crate::root_rotation::at_transaction_end(false);
         }
         XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT => {
-            crate::rewrap_audit::at_transaction_end();
+            crate::key_audit::at_transaction_end();
             XACT_WROTE_KEYS.store(false, Ordering::Release);
             crate::root_rotation::at_transaction_end(true);
         }
         XACT_EVENT_PREPARE => {
-            crate::rewrap_audit::at_transaction_end();
+            crate::key_audit::at_transaction_end();
             XACT_WROTE_KEYS.store(false, Ordering::Release);
             crate::root_rotation::at_transaction_end(false);
         }
@@ -179,7 +179,7 @@ unsafe extern "C-unwind" fn on_subxact_event(
             }
             crate::key_store::forget_epoch_lock();
             crate::root_rotation::at_subtransaction_abort(my);
-            crate::rewrap_audit::at_subtransaction_abort(my);
+            crate::key_audit::at_subtransaction_abort(my);
         }
     });
     if !completed {

@@ -28,7 +28,7 @@ use crate::root_key_source::{self, Keys, Source};
 use crate::root_key_users;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiTupleTable};
-use pgrx::pg_sys::BuiltinOid::{BYTEAOID, INT4OID, TEXTOID, UUIDARRAYOID, UUIDOID};
+use pgrx::pg_sys::BuiltinOid::{BYTEAOID, INT4OID, INT8OID, OIDARRAYOID, TEXTOID, UUIDARRAYOID, UUIDOID};
 use pgrx::Uuid;
 use pseudo_core::subject_key::{SubjectKey, SubjectKeyBytes};
 use pseudo_core::{random, DigestKey, KeyId, RootKey};
@@ -360,7 +360,12 @@ fn lock_subject(client: &mut SpiClient<'_>, digest: &[u8]) -> Result<bool, Pseud
 /// The current key of the subject with this keyed digest, created on first
 /// use (encryption path).
 pub fn current_key(keyring: &Keyring, digest: &[u8; 32]) -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
-    let digest = digest.as_slice();
+    let key = current_key_in(keyring, digest.as_slice())?;
+    crate::key_audit::write_if_full()?;
+    Ok(key)
+}
+
+fn current_key_in(keyring: &Keyring, digest: &[u8]) -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
     Spi::connect_mut(|client| {
         let unwrap = |id: Uuid, wrapped: Vec<u8>, epoch: i32| -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
             let id = *id.as_bytes();
@@ -468,8 +473,12 @@ fn insert_key(client: &mut SpiClient<'_>, keyring: &Keyring, digest: &[u8]) -> R
         .first()
         .get_one::<i32>()?
         .unwrap_or(1);
-    let action = if version == 1 { "create" } else { "rotate" };
-    audit(client, action, vec![uuid(&id)], &format!("{{\"version\": {version}}}"))?;
+    if version == 1 {
+        // One row per transaction ([`crate::key_audit`]).
+        crate::key_audit::note_create(&id);
+    } else {
+        audit(client, "rotate", vec![uuid(&id)], &format!("{{\"version\": {version}}}"))?;
+    }
     Ok((id, key))
 }
 
@@ -493,7 +502,7 @@ pub fn audit(client: &mut SpiClient<'_>, action: &str, key_ids: Vec<Uuid>, detai
     Ok(())
 }
 
-/// Appends the `rewrap` row of [`crate::rewrap_audit`]: how many values were
+/// Appends the `rewrap` row of [`crate::key_audit`]: how many values were
 /// re-encrypted, under which key ids, into which tables. Not while the SQL
 /// of 0.2.0 or 0.3.0 is installed: its `pseudo_rewrap_column` writes its own
 /// rows (through `log_rewrap_batch`, which 0.4.0 drops).
@@ -506,6 +515,20 @@ pub fn audit_rewrap(client: &mut SpiClient<'_>, key_ids: Vec<Uuid>, values: i64,
         None,
         &[key_ids.into(), values.into(), tables.into()],
     )?;
+    Ok(())
+}
+
+/// Appends the `create` row of [`crate::key_audit`]: how many subjects got
+/// their first key, the key ids, and the tables written meanwhile.
+pub fn audit_created(client: &mut SpiClient<'_>, key_ids: Vec<Uuid>, keys: i64, tables: Vec<pg_sys::Oid>) -> Result<(), PseudoError> {
+    static AUDIT_CREATED: Statement = Statement {
+        sql: "INSERT INTO pseudo_keys.audit_log (action, key_ids, detail) \
+              SELECT 'create', $1, pg_catalog.jsonb_build_object('keys', $2::bigint, 'tables', \
+                     pg_catalog.to_jsonb(ARRAY(SELECT t::pg_catalog.regclass::text FROM pg_catalog.unnest($3::oid[]) t)))",
+        args: &[UUIDARRAYOID, INT8OID, OIDARRAYOID],
+        mutating: true,
+    };
+    client.update(AUDIT_CREATED.plan(client)?, None, &[key_ids.into(), keys.into(), tables.into()])?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@
 //! * [`root_key_source`]: the root key file or command; creating and editing the file.
 //! * [`root_key_users`]: which databases use which keys of a shared root key file.
 //! * [`root_rotation`]: root key epochs: rotation, retirement, rewrapping.
-//! * [`rewrap_audit`]: the audit rows of `pseudo_rewrap`, written by the code that rewrapped.
+//! * [`key_audit`]: the `create` and `rewrap` audit rows, one per transaction, written by the code that did the work.
 //! * [`fhe_functions`], [`fhe_store`], [`fhe_pool`]: the private key/value
 //!   store on TFHE ciphertexts (SQL wrappers, tables, worker threads).
 //! * [`config_check`]: the root key findings of `pseudo_check_config()`.
@@ -36,7 +36,7 @@ mod log_filter;
 mod no_unwind;
 mod owner_context;
 mod prepared;
-mod rewrap_audit;
+mod key_audit;
 mod role_hints;
 mod root_key_source;
 mod root_key_users;
@@ -78,7 +78,7 @@ pub extern "C-unwind" fn _PG_init() {
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pseudo_ext".as_ptr()) };
     key_cache::register_callbacks();
     log_filter::install();
-    rewrap_audit::install();
+    key_audit::install();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

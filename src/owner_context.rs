@@ -68,9 +68,36 @@ fn relation_owner(rel: pg_sys::Oid) -> Result<pg_sys::Oid, PseudoError> {
     }
 }
 
+thread_local! {
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the extension's own statements are running ([`as_extension_owner`]):
+/// what they write is not the caller's work.
+pub fn in_extension_context() -> bool {
+    DEPTH.get() > 0
+}
+
+struct Entered;
+
+impl Entered {
+    fn new() -> Self {
+        DEPTH.set(DEPTH.get() + 1);
+        Entered
+    }
+}
+
+impl Drop for Entered {
+    // Also when an ERROR unwinds through `f`.
+    fn drop(&mut self) {
+        DEPTH.set(DEPTH.get().saturating_sub(1));
+    }
+}
+
 /// Runs `f` as the owner of the key tables with a pinned `search_path`.
 pub fn as_extension_owner<R>(f: impl FnOnce() -> Result<R, PseudoError>) -> Result<R, PseudoError> {
     let owner = relation_owner(key_table_oid(c"subject_key")?)?;
+    let _entered = Entered::new();
     // SAFETY: the same calls fmgr_security_definer makes, in the same order.
     unsafe {
         let mut saved_user = pg_sys::InvalidOid;

@@ -118,5 +118,29 @@ SELECT a.key_ids = ARRAY(SELECT k.key_id FROM pseudo_keys.subject_keys k
        AS names_the_current_key
   FROM pseudo_keys.audit_log a WHERE a.id > :before_rewraps AND a.action = 'rewrap';
 
-DROP TABLE au, au2;
+-- first keys: one create row per transaction with the count, the key ids and
+-- the table written; none for a rolled-back savepoint; more than 10,000 keys
+-- in one statement are written in rows of at most 10,000 ids as it runs
+SELECT max(id) AS before_creates FROM pseudo_keys.audit_log \gset
+CREATE TABLE au3 (id int, v pseudo_text);
+BEGIN;
+INSERT INTO au3 SELECT i, pseudo_encrypt('au-dave-' || i, 'x') FROM generate_series(1, 3) i;
+SAVEPOINT s;
+INSERT INTO au3 SELECT i, pseudo_encrypt('au-erin-' || i, 'x') FROM generate_series(1, 2) i;
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO au3 VALUES (4, pseudo_encrypt('au-dave-1', 'same subject, no new key'));
+COMMIT;
+SELECT * FROM pg_temp.rewrapped_since(:before_creates);
+SELECT a.key_ids = ARRAY(SELECT DISTINCT pseudo_key_id(v) FROM au3 ORDER BY 1) AS names_the_keys_created
+  FROM pseudo_keys.audit_log a WHERE a.id > :before_creates;
+SELECT count(*) AS keys_of_the_rolled_back_savepoint FROM pseudo_keys.subject_keys k
+ WHERE k.subject_digest IN (pseudo_keys.subject_digest('au-erin-1'), pseudo_keys.subject_digest('au-erin-2'));
+SELECT max(id) AS before_creates FROM pseudo_keys.audit_log \gset
+INSERT INTO au3 SELECT i, pseudo_encrypt('au-many-' || i, 'x') FROM generate_series(1, 10001) i;
+SELECT action, cardinality(key_ids) AS key_ids, detail->'keys' AS keys FROM pseudo_keys.audit_log
+ WHERE id > :before_creates ORDER BY id;
+SELECT count(DISTINCT k) = 10001 AS every_key_listed_once
+  FROM pseudo_keys.audit_log a, unnest(a.key_ids) k WHERE a.id > :before_creates;
+
+DROP TABLE au, au2, au3;
 DROP ROLE regress_au_admin, regress_au_writer;

@@ -1,10 +1,14 @@
-//! The audit of `pseudo_rewrap`: one `rewrap` row per transaction that
-//! re-encrypted values, with their count, their new key ids and the tables
-//! the statements that rewrapped them wrote. Written by the code that did the
-//! work, never by a function a caller could call with made-up numbers.
+//! The audit of the key actions that happen once per value or per new
+//! subject: one `create` row per transaction that created subjects' first
+//! keys (their count and ids), one `rewrap` row per transaction that
+//! re-encrypted values (their count and new key ids), each with the tables the
+//! statements that did it wrote. Written by the code that did the work, never
+//! by a function a caller could call with made-up numbers. A row per first key
+//! cost more than creating the key (a customer table loads a subject per
+//! row); the rarer actions (rotation, shred, root keys) keep a row each.
 //!
-//! Each rewrap is tallied in the backend, per subtransaction: an aborted one
-//! takes its rewraps with it. The tally is written as one row before COMMIT or
+//! Each action is tallied in the backend, per subtransaction: an aborted one
+//! takes its actions with it (and its keys: they are rolled back too). The tally is written as one row before COMMIT or
 //! PREPARE, as the extension owner, so it commits with the work (a procedure
 //! that commits in batches, like `pseudo_rewrap_column`, writes one row per
 //! batch). One row per transaction rather than per statement: a statement
@@ -24,13 +28,23 @@ use pgrx::{PgList, Uuid};
 use pseudo_core::KeyId;
 use std::cell::RefCell;
 
+/// What a tally counts.
+#[derive(Clone, Copy, PartialEq)]
+enum Action {
+    /// Subjects' first keys created (one value each: the key).
+    Create,
+    /// Values re-encrypted under their subject's current key.
+    Rewrap,
+}
+
 /// Distinct key ids after which the tally is written mid-statement, so one
 /// statement over many subjects keeps a bounded list (and several rows).
 const MAX_KEY_IDS_PER_ROW: usize = 10_000;
 
-/// The rewraps of one subtransaction since the last write.
+/// The actions of one kind in one subtransaction since the last write.
 struct Part {
     subxact: pg_sys::SubTransactionId,
+    action: Action,
     values: i64,
     key_ids: Vec<KeyId>,
     /// Tables written by statements that rewrapped values of this part.
@@ -56,27 +70,62 @@ pub fn install() {
 
 /// Records that a value was re-encrypted under `new_key`.
 pub fn note_rewrap(new_key: &KeyId) {
+    if note(Action::Rewrap, new_key) {
+        write_pending().or_raise();
+    }
+}
+
+/// Records that a subject's first key `key` was created. The caller writes
+/// a full tally with [`write_if_full`] once its SPI connection is closed.
+pub fn note_create(key: &KeyId) {
+    FULL.set(note(Action::Create, key) || FULL.get());
+}
+
+/// Writes the tally if [`note_create`] filled it.
+pub fn write_if_full() -> Result<(), PseudoError> {
+    if FULL.replace(false) {
+        write_pending()?;
+    }
+    Ok(())
+}
+
+thread_local! {
+    static FULL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Adds one action to the current subtransaction's tally; true when its key
+/// ids reached [`MAX_KEY_IDS_PER_ROW`].
+fn note(action: Action, key: &KeyId) -> bool {
     // SAFETY: reads the backend's transaction state.
     let subxact = unsafe { pg_sys::GetCurrentSubTransactionId() };
-    let full = PENDING.with_borrow_mut(|parts| {
-        if parts.last().is_none_or(|p| p.subxact != subxact) {
-            parts.push(Part { subxact, values: 0, key_ids: Vec::new(), tables: Vec::new(), since_statement_end: false });
-        }
-        let part = parts.last_mut().expect("pushed above");
+    PENDING.with_borrow_mut(|parts| {
+        let mine = parts.iter().rposition(|p| p.subxact == subxact && p.action == action);
+        let index = match mine {
+            Some(index) => index,
+            None => {
+                parts.push(Part {
+                    subxact,
+                    action,
+                    values: 0,
+                    key_ids: Vec::new(),
+                    tables: Vec::new(),
+                    since_statement_end: false,
+                });
+                parts.len() - 1
+            }
+        };
+        let part = &mut parts[index];
         part.values += 1;
         part.since_statement_end = true;
-        if part.key_ids.last() != Some(new_key) {
-            part.key_ids.push(*new_key);
+        if part.key_ids.last() != Some(key) {
+            part.key_ids.push(*key);
         }
         if part.key_ids.len() >= MAX_KEY_IDS_PER_ROW {
             part.key_ids.sort_unstable();
             part.key_ids.dedup();
         }
         part.key_ids.len() >= MAX_KEY_IDS_PER_ROW
-    });
-    if full {
-        write_pending().or_raise();
-    }
+    })
 }
 
 /// A subtransaction aborted: its rewraps (and its children's) did not happen.
@@ -87,6 +136,7 @@ pub fn at_subtransaction_abort(subxact: pg_sys::SubTransactionId) {
 /// The transaction ended: anything still tallied was written or rolled back.
 pub fn at_transaction_end() {
     PENDING.with_borrow_mut(Vec::clear);
+    FULL.set(false);
 }
 
 /// Writes the transaction's tally (called before COMMIT and PREPARE, where
@@ -115,7 +165,9 @@ pub fn write_before_commit() -> Result<(), PseudoError> {
 #[pg_guard]
 unsafe extern "C-unwind" fn note_table_at_executor_end(query_desc: *mut pg_sys::QueryDesc) {
     // SAFETY: PostgreSQL passes a valid QueryDesc; read before it is freed.
-    if let Some(table) = unsafe { written_table(query_desc) } {
+    // The extension's own statements (key rows, audit rows) are not the caller's.
+    let theirs = !crate::owner_context::in_extension_context();
+    if let Some(table) = unsafe { written_table(query_desc) }.filter(|_| theirs) {
         PENDING.with_borrow_mut(|parts| {
             for part in parts.iter_mut().filter(|p| p.since_statement_end) {
                 part.since_statement_end = false;
@@ -154,29 +206,42 @@ unsafe fn written_table(query_desc: *mut pg_sys::QueryDesc) -> Option<pg_sys::Oi
     }
 }
 
-/// Writes one audit row for the parts of the current subtransaction and its
-/// committed children; outer parts wait (at commit, that is all of them).
+/// Writes one audit row per action for the parts of the current
+/// subtransaction and its committed children; outer parts wait (at commit,
+/// that is all of them).
 fn write_pending() -> Result<(), PseudoError> {
     // SAFETY: reads the backend's transaction state.
     let current = unsafe { pg_sys::GetCurrentSubTransactionId() };
     let mine = PENDING.with_borrow_mut(|parts| {
-        let first = parts.iter().position(|p| p.subxact >= current).unwrap_or(parts.len());
-        parts.split_off(first)
+        let (mine, outer): (Vec<Part>, Vec<Part>) = parts.drain(..).partition(|p| p.subxact >= current);
+        *parts = outer;
+        mine
     });
-    let (mut values, mut key_ids, mut tables) = (0i64, Vec::new(), Vec::new());
-    for part in mine {
-        values += part.values;
-        key_ids.extend(part.key_ids);
-        tables.extend(part.tables);
-    }
-    // Nothing to record, or the extension was dropped in this transaction.
-    if values == 0 || !crate::owner_context::relation_exists(c"audit_log") {
+    // The extension was dropped in this transaction: nothing to write to.
+    if mine.is_empty() || !crate::owner_context::relation_exists(c"audit_log") {
         return Ok(());
     }
-    key_ids.sort_unstable();
-    key_ids.dedup();
-    tables.sort_unstable_by_key(|oid| oid.to_u32());
-    tables.dedup();
-    let key_ids = key_ids.iter().map(|id| Uuid::from_bytes(*id)).collect();
-    as_extension_owner(|| Spi::connect_mut(|client| key_store::audit_rewrap(client, key_ids, values, tables)))
+    for action in [Action::Create, Action::Rewrap] {
+        let (mut values, mut key_ids, mut tables) = (0i64, Vec::new(), Vec::new());
+        for part in mine.iter().filter(|p| p.action == action) {
+            values += part.values;
+            key_ids.extend_from_slice(&part.key_ids);
+            tables.extend_from_slice(&part.tables);
+        }
+        if values == 0 {
+            continue;
+        }
+        key_ids.sort_unstable();
+        key_ids.dedup();
+        tables.sort_unstable_by_key(|oid| oid.to_u32());
+        tables.dedup();
+        let key_ids: Vec<Uuid> = key_ids.iter().map(|id| Uuid::from_bytes(*id)).collect();
+        as_extension_owner(|| {
+            Spi::connect_mut(|client| match action {
+                Action::Create => key_store::audit_created(client, key_ids, values, tables),
+                Action::Rewrap => key_store::audit_rewrap(client, key_ids, values, tables),
+            })
+        })?;
+    }
+    Ok(())
 }
