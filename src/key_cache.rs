@@ -27,7 +27,7 @@ use crate::key_store::{self, Keyring, StoredKey};
 use crate::no_unwind::no_unwind;
 use crate::owner_context::{as_extension_owner, key_table_oid};
 use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
-use pseudo_core::cached_keys::{Cached, CachedKeys, SubjectTag, BYTES_PER_KEY};
+use pseudo_core::cached_keys::{Cached, CachedKeys, BYTES_PER_KEY};
 use pseudo_core::subject_key::SubjectKeyBytes;
 use pseudo_core::{KeyId, SubjectKey};
 use std::cell::RefCell;
@@ -95,10 +95,6 @@ impl KeyCache {
 
 /// Misses by key id after which the whole key table is loaded at once.
 const MISSES_BEFORE_LOADING: u32 = 64;
-
-fn tag(digest: &[u8; 32]) -> SubjectTag {
-    digest[..16].try_into().expect("16 of 32 bytes")
-}
 
 thread_local! {
     static CACHE: RefCell<KeyCache> = RefCell::new(KeyCache::new(0));
@@ -343,23 +339,21 @@ fn fetch_key(id: &KeyId) -> Result<Cached, PseudoError> {
 pub fn with_current_key<R>(subject: &[u8], f: impl FnOnce(&KeyId, &SubjectKey) -> R) -> Result<R, PseudoError> {
     let cached = CACHE.with_borrow_mut(|c| {
         c.sync();
-        let digest = c.keyring.as_ref()?.digest.digest(subject);
-        c.keys.current_of_subject(&tag(&digest))
+        c.keyring.as_ref()?;
+        c.keys.current_of_subject(subject).transpose()
     });
-    let (id, bytes) = match cached {
+    let (id, bytes) = match cached.transpose()? {
         Some(found) => found,
         None => {
             let generation = GENERATION.load(Ordering::Acquire);
-            let (digest, (id, bytes)) = with_keyring(true, |ring| {
-                let digest = ring.digest.digest(subject);
-                Ok((digest, key_store::current_key(ring, &digest)?))
-            })?;
+            let (id, bytes) = with_keyring(true, |ring| key_store::current_key(ring, &ring.digest.digest(subject)))?;
             CACHE.with_borrow_mut(|c| {
                 c.sync();
                 if c.generation == generation {
-                    c.keys.insert_current_of_subject(&tag(&digest), &id, &bytes);
+                    c.keys.insert_current_of_subject(subject, &id, &bytes)?;
                 }
-            });
+                Ok::<_, PseudoError>(())
+            })?;
             (id, bytes)
         }
     };

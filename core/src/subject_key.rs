@@ -3,13 +3,14 @@
 
 use crate::envelope::{self, Envelope, KeyId, HEADER_LEN, NONCE_LEN, TAG_LEN, VERSION_1};
 use crate::{nonce, random, CoreError};
-use aes::Aes128;
+use aes::Aes128Enc;
 use ccm::aead::generic_array::GenericArray;
 use ccm::aead::{AeadInPlace, KeyInit};
 use ccm::consts::{U13, U16};
 use zeroize::Zeroizing;
 
-type Aes128Ccm = ccm::Ccm<Aes128, U16, U13>;
+/// CCM only runs the block cipher forwards: the encryption key schedule alone.
+type Aes128Ccm = ccm::Ccm<Aes128Enc, U16, U13>;
 
 /// Runs `f` with the associated data `header || context`. The header has a
 /// fixed length, so the concatenation is unambiguous; short contexts are joined
