@@ -371,13 +371,21 @@ fn current_key_in(keyring: &Keyring, digest: &[u8]) -> Result<(KeyId, SubjectKey
             let id = *id.as_bytes();
             Ok((id, keyring.root_of(epoch)?.unwrap_subject_key(&id, &wrapped)?))
         };
-        match read_current(client, digest)? {
+        let read = read_current(client, digest)?;
+        match read {
             Some((true, ..)) => return Err(PseudoError::SubjectShredded),
             Some((false, Some(id), Some(wrapped), Some(epoch))) => return unwrap(id, wrapped, epoch),
             _ => {}
         }
-        // First use: take the subject row's lock, then look again.
+        // First use. A subject without a row: its row and first key in one
+        // statement (no key can exist: keys are only made under that row's lock).
         refuse_if_read_only()?;
+        if read.is_none() {
+            if let Some(key) = insert_subject_and_first_key(client, keyring, digest)? {
+                return Ok(key);
+            }
+        }
+        // The row exists (or appeared meanwhile): take its lock, then look again.
         let created = lock_subject(client, digest)?;
         if !created {
             if let Some((false, Some(id), Some(wrapped), Some(epoch))) = read_current(client, digest)? {
@@ -447,6 +455,40 @@ fn refuse_if_read_only() -> Result<(), PseudoError> {
 pub fn in_read_only_transaction() -> bool {
     // SAFETY: reads backend state; RecoveryInProgress only reads shared memory.
     unsafe { pg_sys::RecoveryInProgress() || pg_sys::XactReadOnly }
+}
+
+/// Inserts the subject's row and its first key together; `None` when the row
+/// exists by then (a concurrent first use or shred committed): the caller
+/// takes the row's lock instead.
+fn insert_subject_and_first_key(
+    client: &mut SpiClient<'_>,
+    keyring: &Keyring,
+    digest: &[u8],
+) -> Result<Option<(KeyId, SubjectKeyBytes)>, PseudoError> {
+    static INSERT_SUBJECT_AND_KEY: Statement = Statement {
+        sql: "WITH s AS (INSERT INTO pseudo_keys.subject (subject_digest) VALUES ($2)
+                         ON CONFLICT (subject_digest) DO NOTHING RETURNING subject_digest)
+              INSERT INTO pseudo_keys.subject_key (key_id, subject_digest, version, root_epoch, wrapped_key)
+              SELECT $1, s.subject_digest, 1, $3, $4 FROM s
+              RETURNING version",
+        args: &[UUIDOID, BYTEAOID, INT4OID, BYTEAOID],
+        mutating: true,
+    };
+    lock_current_epoch(client, keyring)?;
+    let id = new_key_id()?;
+    let key = SubjectKey::generate_bytes()?;
+    let wrapped = keyring.current_root().wrap_subject_key(&id, &key)?;
+    crate::key_cache::note_key_write();
+    let inserted = client.update(
+        INSERT_SUBJECT_AND_KEY.plan(client)?,
+        None,
+        &[uuid(&id).into(), digest.into(), keyring.epoch.into(), wrapped.as_slice().into()],
+    )?;
+    if inserted.is_empty() {
+        return Ok(None);
+    }
+    crate::key_audit::note_create(&id);
+    Ok(Some((id, key)))
 }
 
 /// Creates the subject's next key version (the caller holds the subject lock).
