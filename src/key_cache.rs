@@ -73,14 +73,16 @@ struct KeyCache {
     generation: u64,
     keys: CachedKeys,
     keyring: Option<Rc<Keyring>>,
-    /// Lookups by key id that missed, and whether the key table was loaded.
+    /// Lookups by key id that missed in the statement that started at
+    /// `missed_in`, and whether the key table was loaded.
     misses: u32,
+    missed_in: pg_sys::TimestampTz,
     loaded: bool,
 }
 
 impl KeyCache {
     fn new(generation: u64) -> Self {
-        KeyCache { generation, keys: CachedKeys::new(max_cached_keys()), keyring: None, misses: 0, loaded: false }
+        KeyCache { generation, keys: CachedKeys::new(max_cached_keys()), keyring: None, misses: 0, missed_in: 0, loaded: false }
     }
 
     /// Drops everything if an invalidation or abort happened since last use,
@@ -93,7 +95,10 @@ impl KeyCache {
     }
 }
 
-/// Misses by key id after which the whole key table is loaded at once.
+/// Misses by key id within one statement (a scan over many subjects) after
+/// which the whole key table is loaded at once. Counted per statement so that
+/// a session of small lookups (an application's pooled connection) never
+/// loads keys it does not use.
 const MISSES_BEFORE_LOADING: u32 = 64;
 
 thread_local! {
@@ -271,6 +276,12 @@ pub fn with_key_by_id<R>(id: &KeyId, f: impl FnOnce(Option<&SubjectKey>) -> R) -
         Some(found) => found,
         None => {
             if CACHE.with_borrow_mut(|c| {
+                // SAFETY: reads the backend's statement start time.
+                let statement = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
+                if statement != c.missed_in {
+                    c.missed_in = statement;
+                    c.misses = 0;
+                }
                 c.misses += 1;
                 c.misses == MISSES_BEFORE_LOADING && !c.loaded
             }) {
@@ -311,14 +322,16 @@ fn load_key_table() -> Result<(), PseudoError> {
     let generation = GENERATION.load(Ordering::Acquire);
     let room = CACHE.with_borrow_mut(|c| {
         c.loaded = true;
-        c.keys.capacity() - c.keys.len()
+        let room = c.keys.capacity() - c.keys.len();
+        c.keys.reserve(key_store::estimated_key_count().unwrap_or(0).min(room));
+        room
     });
     with_keyring(false, |ring| {
         key_store::for_each_key(ring, room, |id, key| {
             CACHE.with_borrow_mut(|c| {
                 c.sync();
-                if c.generation == generation && !c.keys.is_full() && !c.keys.contains(id) {
-                    c.keys.insert(id, key);
+                if c.generation == generation {
+                    c.keys.insert_if_room(id, key);
                 }
             })
         })

@@ -29,6 +29,7 @@ use crate::root_key_users;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiTupleTable};
 use pgrx::pg_sys::BuiltinOid::{BYTEAOID, INT4OID, INT8OID, OIDARRAYOID, TEXTOID, UUIDARRAYOID, UUIDOID};
+use pgrx::varlena::{varatt_is_1b, varatt_is_1b_e, varatt_is_4b_u, varlena_to_byte_slice};
 use pgrx::Uuid;
 use pseudo_core::subject_key::{SubjectKey, SubjectKeyBytes};
 use pseudo_core::{random, DigestKey, KeyId, RootKey};
@@ -249,6 +250,22 @@ pub fn key_by_id(keyring: &Keyring, id: &KeyId) -> Result<StoredKey, PseudoError
     })
 }
 
+/// The planner's estimate of the number of keys (`pg_class.reltuples`),
+/// when the key table was ever vacuumed or analyzed.
+pub fn estimated_key_count() -> Option<usize> {
+    let rel = crate::owner_context::key_table_oid(c"subject_key").ok()?;
+    // SAFETY: a syscache lookup of an existing relation, released at once.
+    unsafe {
+        let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, rel.into());
+        if tuple.is_null() {
+            return None;
+        }
+        let tuples = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).reltuples;
+        pg_sys::ReleaseSysCache(tuple);
+        (tuples > 0.0).then_some(tuples as usize)
+    }
+}
+
 /// Unwraps up to `limit` live keys of the key table, in no particular order,
 /// handing each to `f` (bulk loading of the key cache). Rows this keyring
 /// cannot unwrap are skipped: a lookup of that key reports why.
@@ -264,14 +281,30 @@ pub fn for_each_key(keyring: &Keyring, limit: usize, mut f: impl FnMut(&KeyId, &
                 break;
             }
             left = left.saturating_sub(batch.len());
-            for row in batch {
-                let (Some(id), Some(wrapped), Some(epoch)) = (row.get::<Uuid>(1)?, row.get::<Vec<u8>>(2)?, row.get::<i32>(3)?)
-                else {
-                    continue;
-                };
-                let id = *id.as_bytes();
-                if let Ok(key) = keyring.root_of(epoch).and_then(|root| Ok(root.unwrap_subject_key(&id, &wrapped)?)) {
-                    f(&id, &key);
+            drop(batch);
+            // SAFETY: the batch just fetched, read in place: one deform per
+            // row instead of several guarded calls per column, and the
+            // wrapped key borrowed, not copied (this runs for every key of a
+            // fresh session's bulk load).
+            unsafe {
+                let table = pg_sys::SPI_tuptable;
+                let desc = (*table).tupdesc;
+                let mut values = [pg_sys::Datum::from(0usize); 3];
+                let mut nulls = [false; 3];
+                for i in 0..(*table).numvals as usize {
+                    pg_sys::heap_deform_tuple(*(*table).vals.add(i), desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+                    let wrapped = values[1].cast_mut_ptr::<pg_sys::varlena>();
+                    // A compressed or out-of-line value (never at this size)
+                    // is left to the lookup of its key.
+                    if nulls.contains(&true) || !(varatt_is_4b_u(wrapped) || (varatt_is_1b(wrapped) && !varatt_is_1b_e(wrapped))) {
+                        continue;
+                    }
+                    let id: KeyId = *values[0].cast_mut_ptr::<KeyId>();
+                    let epoch = values[2].value() as i32;
+                    let wrapped = varlena_to_byte_slice(wrapped);
+                    if let Ok(key) = keyring.root_of(epoch).and_then(|root| Ok(root.unwrap_subject_key(&id, wrapped)?)) {
+                        f(&id, &key);
+                    }
                 }
             }
             // SAFETY: frees the batch just read (SPI keeps every result until

@@ -212,9 +212,21 @@ impl CachedKeys {
         }
     }
 
-    /// Whether `id` is cached (not a use: its usage count stays).
-    pub fn contains(&self, id: &KeyId) -> bool {
-        self.by_id.contains_key(id)
+    /// Makes room in the index for `additional` more keys (up to the
+    /// capacity) at once, before a bulk load: growing step by step rehashes
+    /// the whole index each time it doubles.
+    pub fn reserve(&mut self, additional: usize) {
+        self.by_id.reserve(additional.min(self.capacity as usize - self.len as usize));
+    }
+
+    /// Caches a live key without replacing one: a bulk load stops when full.
+    /// Returns false when there was no free slot.
+    pub fn insert_if_room(&mut self, id: &KeyId, key: &[u8; KEY_LEN]) -> bool {
+        if self.is_full() && !self.by_id.contains_key(id) {
+            return false;
+        }
+        self.put(id, State::Live, key);
+        true
     }
 
     /// The key `id` names, if cached.

@@ -93,7 +93,8 @@ fn the_cache_stays_within_key_cache_size() {
 
 /// A scan over many subjects in a fresh session loads the key table once
 /// (one sequential scan) instead of looking each key up: counted with the
-/// transaction's own table statistics. Shredded keys are not loaded.
+/// transaction's own table statistics. Shredded keys are not loaded. Many
+/// statements of one lookup each do not load it.
 #[test]
 fn a_scan_over_many_subjects_loads_the_key_table_once() {
     const ROWS: i32 = 5000;
@@ -130,6 +131,28 @@ fn a_scan_over_many_subjects_loads_the_key_table_once() {
     println!("{ROWS} subjects in a fresh session: {seq} sequential and {idx} index scans of the key table");
     assert!(seq >= 1, "the key table was never scanned");
     assert!(idx < 200, "{idx} index scans: the keys were looked up one by one");
+    t.commit().unwrap();
+    // Small lookups, one key per statement (an application's pooled
+    // connection): looked up one by one, the key table is never loaded.
+    let mut s = connect();
+    let mut t = s.transaction().unwrap();
+    for id in 1..=100 {
+        let plain: Option<String> =
+            t.query_one("SELECT pseudo_decrypt(v) FROM cache_load WHERE id = $1", &[&(id * 7 + 1)]).unwrap().get(0);
+        assert_eq!(plain, Some(format!("v{}", id * 7 + 1)));
+    }
+    let (seq, idx): (i64, i64) = {
+        let row = t
+            .query_one(
+                "SELECT seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables WHERE schemaname = 'pseudo_keys' AND relname = 'subject_key'",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    println!("100 statements of one subject each: {seq} sequential and {idx} index scans of the key table");
+    assert_eq!(seq, 0, "small lookups loaded the whole key table");
+    assert!(idx >= 100);
     t.commit().unwrap();
     c.batch_execute("DROP TABLE cache_load").unwrap();
 }
