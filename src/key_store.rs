@@ -398,12 +398,25 @@ pub fn current_key(keyring: &Keyring, digest: &[u8; 32]) -> Result<(KeyId, Subje
     Ok(key)
 }
 
+thread_local! {
+    /// The last subject looked up here was new: the next one probably is too
+    /// (a load of new subjects), so try creating its first key before
+    /// reading: one statement per new subject, one more for a known one.
+    static CREATING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn current_key_in(keyring: &Keyring, digest: &[u8]) -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
     Spi::connect_mut(|client| {
         let unwrap = |id: Uuid, wrapped: Vec<u8>, epoch: i32| -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
             let id = *id.as_bytes();
             Ok((id, keyring.root_of(epoch)?.unwrap_subject_key(&id, &wrapped)?))
         };
+        if CREATING.get() && !in_read_only_transaction() {
+            if let Some(key) = insert_subject_and_first_key(client, keyring, digest)? {
+                return Ok(key);
+            }
+            CREATING.set(false);
+        }
         let read = read_current(client, digest)?;
         match read {
             Some((true, ..)) => return Err(PseudoError::SubjectShredded),
@@ -415,6 +428,7 @@ fn current_key_in(keyring: &Keyring, digest: &[u8]) -> Result<(KeyId, SubjectKey
         refuse_if_read_only()?;
         if read.is_none() {
             if let Some(key) = insert_subject_and_first_key(client, keyring, digest)? {
+                CREATING.set(true);
                 return Ok(key);
             }
         }

@@ -35,6 +35,17 @@ SELECT pseudo_decrypt(v) = 'emil@example.org' AS emil_readable FROM sh WHERE id 
 SELECT pseudo_shred('sh-never-seen') AS destroyed;
 SELECT pseudo_encrypt('sh-never-seen', 'x');
 
+-- right after first keys of new subjects (the backend then tries creating
+-- before reading): a shredded subject is still refused, a known one keeps its key
+CREATE TEMP TABLE sh_new AS SELECT i, pseudo_encrypt('sh-new-' || i, 'x') AS v FROM generate_series(1, 3) i;
+SELECT pseudo_shred('sh-flush') AS keys_destroyed;  -- drops this backend's cached keys too
+SELECT pseudo_key_id(pseudo_encrypt('sh-new-1', 'y')) = pseudo_key_id(v) AS known_subject_keeps_its_key
+  FROM sh_new WHERE i = 1;
+SELECT pseudo_encrypt('sh-new-4', 'x') IS NOT NULL AS new_subject_encrypted;
+SELECT pseudo_encrypt('sh-dora', 'new data');
+SELECT count(*) AS keys_of_new_subjects FROM pseudo_keys.subject_key
+ WHERE subject_digest IN (SELECT pseudo_keys.subject_digest('sh-new-' || i) FROM generate_series(1, 4) i);
+
 -- the destroyed key ids are recorded, their wrapped keys are gone
 SELECT count(*) AS recorded_shredded FROM pseudo_keys.shredded_key k
   JOIN sh ON pseudo_key_id(sh.v) = k.key_id WHERE sh.subject = 'sh-dora';
