@@ -21,9 +21,11 @@
 //! aborts).
 
 use crate::error::{OrRaise, PseudoError};
-use crate::key_store;
 use crate::owner_context::as_extension_owner;
+use crate::prepared::Statement;
 use pgrx::prelude::*;
+use pgrx::pg_sys::BuiltinOid::{INT8OID, OIDARRAYOID, UUIDARRAYOID};
+use pgrx::spi::SpiClient;
 use pgrx::{PgList, Uuid};
 use pseudo_core::KeyId;
 use std::cell::RefCell;
@@ -238,10 +240,40 @@ fn write_pending() -> Result<(), PseudoError> {
         let key_ids: Vec<Uuid> = key_ids.iter().map(|id| Uuid::from_bytes(*id)).collect();
         as_extension_owner(|| {
             Spi::connect_mut(|client| match action {
-                Action::Create => key_store::audit_created(client, key_ids, values, tables),
-                Action::Rewrap => key_store::audit_rewrap(client, key_ids, values, tables),
+                Action::Create => audit_created(client, key_ids, values, tables),
+                Action::Rewrap => audit_rewrap(client, key_ids, values, tables),
             })
         })?;
     }
+    Ok(())
+}
+
+/// Appends the `rewrap` row of this module: how many values were
+/// re-encrypted, under which key ids, into which tables. Not while the SQL
+/// of 0.2.0 or 0.3.0 is installed: its `pseudo_rewrap_column` writes its own
+/// rows (through `log_rewrap_batch`, which 0.4.0 drops).
+pub fn audit_rewrap(client: &mut SpiClient<'_>, key_ids: Vec<Uuid>, values: i64, tables: Vec<pg_sys::Oid>) -> Result<(), PseudoError> {
+    client.update(
+        "INSERT INTO pseudo_keys.audit_log (action, key_ids, detail) \
+         SELECT 'rewrap', $1, pg_catalog.jsonb_build_object('values', $2::bigint, 'tables', \
+                pg_catalog.to_jsonb(ARRAY(SELECT t::pg_catalog.regclass::text FROM pg_catalog.unnest($3::oid[]) t))) \
+         WHERE pg_catalog.to_regprocedure('pseudo_keys.log_rewrap_batch(regclass,name,bigint,uuid[])') IS NULL",
+        None,
+        &[key_ids.into(), values.into(), tables.into()],
+    )?;
+    Ok(())
+}
+
+/// Appends the `create` row of this module: how many subjects got
+/// their first key, the key ids, and the tables written meanwhile.
+pub fn audit_created(client: &mut SpiClient<'_>, key_ids: Vec<Uuid>, keys: i64, tables: Vec<pg_sys::Oid>) -> Result<(), PseudoError> {
+    static AUDIT_CREATED: Statement = Statement {
+        sql: "INSERT INTO pseudo_keys.audit_log (action, key_ids, detail) \
+              SELECT 'create', $1, pg_catalog.jsonb_build_object('keys', $2::bigint, 'tables', \
+                     pg_catalog.to_jsonb(ARRAY(SELECT t::pg_catalog.regclass::text FROM pg_catalog.unnest($3::oid[]) t)))",
+        args: &[UUIDARRAYOID, INT8OID, OIDARRAYOID],
+        mutating: true,
+    };
+    client.update(AUDIT_CREATED.plan(client)?, None, &[key_ids.into(), keys.into(), tables.into()])?;
     Ok(())
 }

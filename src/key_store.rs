@@ -28,7 +28,7 @@ use crate::root_key_source::{self, Keys, Source};
 use crate::root_key_users;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiTupleTable};
-use pgrx::pg_sys::BuiltinOid::{BYTEAOID, INT4OID, INT8OID, OIDARRAYOID, TEXTOID, UUIDARRAYOID, UUIDOID};
+use pgrx::pg_sys::BuiltinOid::{BYTEAOID, INT4OID, TEXTOID, UUIDARRAYOID, UUIDOID};
 use pgrx::varlena::{varatt_is_1b, varatt_is_1b_e, varatt_is_4b_u, varlena_to_byte_slice};
 use pgrx::Uuid;
 use pseudo_core::subject_key::{SubjectKey, SubjectKeyBytes};
@@ -588,36 +588,6 @@ pub fn audit(client: &mut SpiClient<'_>, action: &str, key_ids: Vec<Uuid>, detai
         None,
         &[action.into(), key_ids.into(), detail.into()],
     )?;
-    Ok(())
-}
-
-/// Appends the `rewrap` row of [`crate::key_audit`]: how many values were
-/// re-encrypted, under which key ids, into which tables. Not while the SQL
-/// of 0.2.0 or 0.3.0 is installed: its `pseudo_rewrap_column` writes its own
-/// rows (through `log_rewrap_batch`, which 0.4.0 drops).
-pub fn audit_rewrap(client: &mut SpiClient<'_>, key_ids: Vec<Uuid>, values: i64, tables: Vec<pg_sys::Oid>) -> Result<(), PseudoError> {
-    client.update(
-        "INSERT INTO pseudo_keys.audit_log (action, key_ids, detail) \
-         SELECT 'rewrap', $1, pg_catalog.jsonb_build_object('values', $2::bigint, 'tables', \
-                pg_catalog.to_jsonb(ARRAY(SELECT t::pg_catalog.regclass::text FROM pg_catalog.unnest($3::oid[]) t))) \
-         WHERE pg_catalog.to_regprocedure('pseudo_keys.log_rewrap_batch(regclass,name,bigint,uuid[])') IS NULL",
-        None,
-        &[key_ids.into(), values.into(), tables.into()],
-    )?;
-    Ok(())
-}
-
-/// Appends the `create` row of [`crate::key_audit`]: how many subjects got
-/// their first key, the key ids, and the tables written meanwhile.
-pub fn audit_created(client: &mut SpiClient<'_>, key_ids: Vec<Uuid>, keys: i64, tables: Vec<pg_sys::Oid>) -> Result<(), PseudoError> {
-    static AUDIT_CREATED: Statement = Statement {
-        sql: "INSERT INTO pseudo_keys.audit_log (action, key_ids, detail) \
-              SELECT 'create', $1, pg_catalog.jsonb_build_object('keys', $2::bigint, 'tables', \
-                     pg_catalog.to_jsonb(ARRAY(SELECT t::pg_catalog.regclass::text FROM pg_catalog.unnest($3::oid[]) t)))",
-        args: &[UUIDARRAYOID, INT8OID, OIDARRAYOID],
-        mutating: true,
-    };
-    client.update(AUDIT_CREATED.plan(client)?, None, &[key_ids.into(), keys.into(), tables.into()])?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! tests run on the server's machine): `VmRSS` also counts the shared buffers
 //! a scan touches.
 
-use postgres::Client;
+use postgres::{Client, Transaction};
 use pseudo_ext_client_tests::{backend_pid, connect, fresh_subject, setup};
 
 /// The backend's private resident memory (RssAnon), in kB.
@@ -54,13 +54,7 @@ fn long_subjects_cost_no_more_memory_than_short_ones() {
 fn the_cache_stays_within_key_cache_size() {
     const HALF: i32 = 8000;
     let mut c = connect();
-    setup(&mut c, "cache_bound");
-    let tag = fresh_subject("bound");
-    c.execute(
-        "INSERT INTO cache_bound SELECT i, pseudo_encrypt($1 || i, 'v' || i) FROM generate_series(1, $2) i",
-        &[&tag, &(2 * HALF)],
-    )
-    .unwrap();
+    table_of_subjects(&mut c, "cache_bound", 2 * HALF);
     let growth = |size: Option<&str>| -> i64 {
         let mut s = connect();
         if let Some(size) = size {
@@ -91,6 +85,30 @@ fn the_cache_stays_within_key_cache_size() {
     c.batch_execute("DROP TABLE cache_bound").unwrap();
 }
 
+/// Sequential and index scans of the key table in this transaction so far.
+fn key_table_scans(t: &mut Transaction<'_>) -> (i64, i64) {
+    let row = t
+        .query_one(
+            "SELECT seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables WHERE schemaname = 'pseudo_keys' AND relname = 'subject_key'",
+            &[],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// A table `name` of `rows` values, each of its own new subject; returns the
+/// subjects' common prefix (subject of row i: prefix || i, value 'v' || i).
+fn table_of_subjects(c: &mut Client, name: &str, rows: i32) -> String {
+    setup(c, name);
+    let tag = fresh_subject(name);
+    c.execute(
+        &format!("INSERT INTO {name} SELECT i, pseudo_encrypt($1 || i, 'v' || i) FROM generate_series(1, $2) i"),
+        &[&tag, &rows],
+    )
+    .unwrap();
+    tag
+}
+
 /// A scan over many subjects in a fresh session loads the key table once
 /// (one sequential scan) instead of looking each key up: counted with the
 /// transaction's own table statistics. Shredded keys are not loaded. Many
@@ -99,13 +117,7 @@ fn the_cache_stays_within_key_cache_size() {
 fn a_scan_over_many_subjects_loads_the_key_table_once() {
     const ROWS: i32 = 5000;
     let mut c = connect();
-    setup(&mut c, "cache_load");
-    let tag = fresh_subject("load");
-    c.execute(
-        "INSERT INTO cache_load SELECT i, pseudo_encrypt($1 || i, 'v' || i) FROM generate_series(1, $2) i",
-        &[&tag, &ROWS],
-    )
-    .unwrap();
+    let tag = table_of_subjects(&mut c, "cache_load", ROWS);
     c.execute("SELECT pseudo_shred($1 || 7)", &[&tag]).unwrap();
     let mut s = connect();
     let mut t = s.transaction().unwrap();
@@ -119,15 +131,7 @@ fn a_scan_over_many_subjects_loads_the_key_table_once() {
         (row.get(0), row.get(1))
     };
     assert_eq!((right, shredded), (ROWS as i64 - 1, 1));
-    let (seq, idx): (i64, i64) = {
-        let row = t
-            .query_one(
-                "SELECT seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables WHERE schemaname = 'pseudo_keys' AND relname = 'subject_key'",
-                &[],
-            )
-            .unwrap();
-        (row.get(0), row.get(1))
-    };
+    let (seq, idx) = key_table_scans(&mut t);
     println!("{ROWS} subjects in a fresh session: {seq} sequential and {idx} index scans of the key table");
     assert!(seq >= 1, "the key table was never scanned");
     assert!(idx < 200, "{idx} index scans: the keys were looked up one by one");
@@ -141,15 +145,7 @@ fn a_scan_over_many_subjects_loads_the_key_table_once() {
             t.query_one("SELECT pseudo_decrypt(v) FROM cache_load WHERE id = $1", &[&(id * 7 + 1)]).unwrap().get(0);
         assert_eq!(plain, Some(format!("v{}", id * 7 + 1)));
     }
-    let (seq, idx): (i64, i64) = {
-        let row = t
-            .query_one(
-                "SELECT seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables WHERE schemaname = 'pseudo_keys' AND relname = 'subject_key'",
-                &[],
-            )
-            .unwrap();
-        (row.get(0), row.get(1))
-    };
+    let (seq, idx) = key_table_scans(&mut t);
     println!("100 statements of one subject each: {seq} sequential and {idx} index scans of the key table");
     assert_eq!(seq, 0, "small lookups loaded the whole key table");
     assert!(idx >= 100);
