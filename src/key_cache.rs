@@ -24,6 +24,7 @@
 
 use crate::error::{OrRaise, PseudoError};
 use crate::key_store::{self, Keyring, StoredKey};
+use crate::key_writes;
 use crate::no_unwind::no_unwind;
 use crate::owner_context::{as_extension_owner, key_table_oid};
 use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
@@ -32,15 +33,9 @@ use pseudo_core::subject_key::SubjectKeyBytes;
 use pseudo_core::{KeyId, SubjectKey};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
-/// Counts ended transactions: tells the key store which one it is in.
-static XACT_SERIAL: AtomicU64 = AtomicU64::new(0);
-/// Set when the current transaction wrote key state (created a key or the
-/// first root-key row, or shredded): only then can an abort leave stale
-/// entries, so only then does an abort drop the cache.
-static XACT_WROTE_KEYS: AtomicBool = AtomicBool::new(false);
 /// OID of `pseudo_keys.subject_key` once known; invalidations of other
 /// relations (VACUUM, ANALYZE, DDL elsewhere) leave the cache alone.
 static WATCHED_RELATION: AtomicU32 = AtomicU32::new(0);
@@ -126,7 +121,7 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
     // session) removes, and a root key file created or a removal scheduled
     // here would not follow COMMIT/ROLLBACK PREPARED.
     if event == XACT_EVENT_PRE_PREPARE
-        && (XACT_WROTE_KEYS.load(Ordering::Acquire) || crate::root_rotation::removal_pending())
+        && (key_writes::wrote_keys() || crate::root_rotation::removal_pending())
     {
         PseudoError::PrepareAfterKeyChange.raise();
     }
@@ -134,28 +129,24 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
     if event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE {
         crate::key_audit::write_before_commit().or_raise();
     }
-    if matches!(
+    let wrote_keys = matches!(
         event,
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT | XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE
-    ) {
-        XACT_SERIAL.fetch_add(1, Ordering::AcqRel);
-    }
+    ) && key_writes::at_transaction_end();
     let completed = no_unwind(|| match event {
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
             crate::key_audit::at_transaction_end();
-            if XACT_WROTE_KEYS.swap(false, Ordering::AcqRel) {
+            if wrote_keys {
                 GENERATION.fetch_add(1, Ordering::AcqRel);
             }
             crate::root_rotation::at_transaction_end(false);
         }
         XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT => {
             crate::key_audit::at_transaction_end();
-            XACT_WROTE_KEYS.store(false, Ordering::Release);
             crate::root_rotation::at_transaction_end(true);
         }
         XACT_EVENT_PREPARE => {
             crate::key_audit::at_transaction_end();
-            XACT_WROTE_KEYS.store(false, Ordering::Release);
             crate::root_rotation::at_transaction_end(false);
         }
         _ => {}
@@ -175,7 +166,7 @@ unsafe extern "C-unwind" fn on_subxact_event(
 ) {
     let completed = no_unwind(|| {
         if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
-            if XACT_WROTE_KEYS.load(Ordering::Acquire) {
+            if key_writes::wrote_keys() {
                 GENERATION.fetch_add(1, Ordering::AcqRel);
             }
             crate::key_store::forget_epoch_lock();
@@ -198,23 +189,13 @@ pub fn register_callbacks() {
     }
 }
 
-/// Which transaction this is, as a number that changes when one ends.
-pub fn transaction_serial() -> u64 {
-    XACT_SERIAL.load(Ordering::Acquire)
-}
-
-/// Marks the current transaction as one that wrote key state.
-pub fn note_key_write() {
-    XACT_WROTE_KEYS.store(true, Ordering::Release);
-}
-
 /// Tells every backend (at its next transaction) and this one (now) to drop
 /// its cached keys. Called by `pseudo_shred`.
 pub fn invalidate_everywhere() -> Result<(), PseudoError> {
     let rel = key_table_oid(c"subject_key")?;
     // SAFETY: queues an invalidation message, sent at commit.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(rel) };
-    note_key_write();
+    key_writes::note_key_write();
     GENERATION.fetch_add(1, Ordering::AcqRel);
     Ok(())
 }

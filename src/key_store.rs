@@ -194,7 +194,7 @@ fn note_root_key_use(path: &str, rows: &[(i32, Vec<u8>, Option<Vec<u8>>)]) {
 fn first_root_key_row(client: &mut SpiClient<'_>, source: &Source, root: &RootKey) -> Result<DigestKey, PseudoError> {
     let digest = DigestKey::generate()?;
     let wrapped = root.wrap_digest_key(1, &digest)?;
-    crate::key_cache::note_key_write();
+    crate::key_writes::note_key_write();
     let fingerprint = root.fingerprint().to_vec();
     let inserted = client.update(
         "INSERT INTO pseudo_keys.root_key (epoch, fingerprint, wrapped_digest_key) VALUES (1, $1, $2)
@@ -454,7 +454,7 @@ pub fn rotate_subject(keyring: &Keyring, subject: &[u8]) -> Result<KeyId, Pseudo
 }
 
 thread_local! {
-    /// The transaction (by [`crate::key_cache::transaction_serial`]) and root
+    /// The transaction (by [`crate::key_writes::transaction_serial`]) and root
     /// epoch last locked: the lock holds until the transaction ends, so later
     /// keys of the same transaction need not take it again. Forgotten when a
     /// subtransaction aborts (that releases the locks it took).
@@ -475,7 +475,7 @@ fn lock_current_epoch(client: &mut SpiClient<'_>, keyring: &Keyring) -> Result<(
     };
     static NEWEST_EPOCH: Statement =
         Statement { sql: "SELECT max(epoch) FROM pseudo_keys.root_key", args: &[], mutating: false };
-    let this = (crate::key_cache::transaction_serial(), keyring.epoch);
+    let this = (crate::key_writes::transaction_serial(), keyring.epoch);
     if EPOCH_LOCKED.get() == Some(this) {
         return Ok(());
     }
@@ -525,7 +525,7 @@ fn insert_subject_and_first_key(
     let id = new_key_id()?;
     let key = SubjectKey::generate_bytes()?;
     let wrapped = keyring.current_root().wrap_subject_key(&id, &key)?;
-    crate::key_cache::note_key_write();
+    crate::key_writes::note_key_write();
     let inserted = client.update(
         INSERT_SUBJECT_AND_KEY.plan(client)?,
         None,
@@ -543,7 +543,7 @@ fn insert_key(client: &mut SpiClient<'_>, keyring: &Keyring, digest: &[u8]) -> R
     lock_current_epoch(client, keyring)?;
     let id = new_key_id()?;
     let key = SubjectKey::generate_bytes()?;
-    crate::key_cache::note_key_write();
+    crate::key_writes::note_key_write();
     let wrapped = keyring.current_root().wrap_subject_key(&id, &key)?;
     static INSERT_KEY: Statement = Statement {
         sql: "INSERT INTO pseudo_keys.subject_key (key_id, subject_digest, version, root_epoch, wrapped_key)

@@ -32,6 +32,7 @@ mod fhe_store;
 mod functions;
 mod key_cache;
 mod key_store;
+mod key_writes;
 mod log_filter;
 mod no_unwind;
 mod owner_context;
