@@ -85,3 +85,39 @@ fn key_created_during_a_root_rotation_uses_the_new_epoch() {
         .get(0);
     assert_eq!(n, 2);
 }
+
+#[test]
+fn epoch_lock_released_by_a_rolled_back_savepoint_is_taken_again() {
+    let mut a = connect();
+    let mut b = connect();
+    setup(&mut a, "rot_root_savepoint");
+    a.execute("INSERT INTO rot_root_savepoint VALUES (1, pseudo_encrypt('rs-jo', 'jo'))", &[]).unwrap();
+    // A locks the epoch for a first key inside a savepoint, then rolls the
+    // savepoint back: the lock goes with it, and the rotation need not wait.
+    let a_pid = backend_pid(&mut a);
+    a.batch_execute("BEGIN; SAVEPOINT s").unwrap();
+    a.execute("INSERT INTO rot_root_savepoint VALUES (2, pseudo_encrypt($1, 'kim'))", &[&fresh_subject("rs-kim")])
+        .unwrap();
+    a.batch_execute("ROLLBACK TO SAVEPOINT s").unwrap();
+    let mut rotation = b.transaction().unwrap();
+    rotation.batch_execute("SET LOCAL lock_timeout = '30s'").unwrap();
+    let epoch: i32 = rotation.query_one("SELECT pseudo_rotate_root_key()", &[]).unwrap().get(0);
+    // A's next first key must take the lock again and so wait for the rotation.
+    let lea = fresh_subject("rs-lea");
+    let creator = thread::spawn(move || {
+        a.execute("INSERT INTO rot_root_savepoint VALUES (3, pseudo_encrypt($1, 'lea'))", &[&lea]).unwrap();
+        a.batch_execute("COMMIT").unwrap();
+    });
+    wait_until_blocked(&mut connect(), a_pid, LOCK_WAIT_TIMEOUT);
+    rotation.commit().unwrap();
+    creator.join().unwrap();
+    let under: i32 = b
+        .query_one(
+            "SELECT k.root_epoch FROM pseudo_keys.subject_key k JOIN rot_root_savepoint t ON k.key_id = pseudo_key_id(t.v) WHERE t.id = 3",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(under, epoch, "the key created after the savepoint is wrapped under the new epoch");
+    assert_eq!(keys_not_under_current_epoch(&mut b), 0);
+}

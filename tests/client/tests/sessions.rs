@@ -174,3 +174,53 @@ fn nonces_never_repeat_across_backends() {
     assert_eq!(row.get::<_, i64>(1), 40_000, "every nonce distinct");
     c.batch_execute("DROP TABLE nonce_spread").unwrap();
 }
+
+/// Rows of `table` that decrypt, counted by a plan of `workers` parallel
+/// workers and no leader participation (0: the session's own backend), and
+/// the number of workers PostgreSQL launched for it.
+fn decrypted_rows(c: &mut Client, table: &str, workers: i32) -> (i64, i64) {
+    c.batch_execute(&format!(
+        "SET max_parallel_workers_per_gather = {workers}; SET parallel_leader_participation = {};
+         SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0",
+        if workers == 0 { "on" } else { "off" }
+    ))
+    .unwrap();
+    let query = format!("SELECT count(pseudo_decrypt(v)) FROM {table}");
+    let rows: i64 = c.query_one(&query, &[]).unwrap().get(0);
+    let plan: Vec<String> =
+        c.query(&format!("EXPLAIN (ANALYZE) {query}"), &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    let launched = plan
+        .iter()
+        .find_map(|line| line.split("Workers Launched:").nth(1))
+        .map(|n| n.trim().parse().unwrap())
+        .unwrap_or(0);
+    c.batch_execute("RESET ALL").unwrap();
+    (rows, launched)
+}
+
+#[test]
+fn shred_is_seen_by_parallel_workers_and_by_the_leaders_cached_keys() {
+    let mut a = connect();
+    let mut b = connect();
+    setup(&mut a, "sess_parallel");
+    // 300 subjects with 10 rows each: each worker misses more than the 64
+    // keys after which it loads the key table in one scan.
+    let prefix = fresh_subject("sess-par");
+    a.execute(
+        "INSERT INTO sess_parallel SELECT i, pseudo_encrypt($1 || '-' || (i % 300), 'value ' || i) FROM generate_series(1, 3000) i",
+        &[&prefix],
+    )
+    .unwrap();
+    a.batch_execute("ANALYZE sess_parallel").unwrap();
+    assert_eq!(decrypted_rows(&mut a, "sess_parallel", 0), (3000, 0), "A's own backend, keys now cached");
+    let (rows, launched) = decrypted_rows(&mut a, "sess_parallel", 2);
+    assert_eq!(rows, 3000);
+    assert!(launched >= 1, "the plan ran in parallel workers");
+    // B shreds one subject; A's leader still has its key cached.
+    let destroyed: i32 = b.query_one("SELECT pseudo_shred($1 || '-7')", &[&prefix]).unwrap().get(0);
+    assert_eq!(destroyed, 1);
+    assert_eq!(decrypted_rows(&mut a, "sess_parallel", 0).0, 2990, "the leader's cached key is gone");
+    let (rows, launched) = decrypted_rows(&mut a, "sess_parallel", 2);
+    assert!(launched >= 1, "the plan ran in parallel workers");
+    assert_eq!(rows, 2990, "no worker decrypts the shredded subject's rows");
+}
