@@ -50,6 +50,10 @@ row "pseudo_encrypt, $SUBJECTS subjects" "$pe" "$ge"
 row "pgcrypto encrypt(.., 'aes'), 1 key" "$ge" ""
 row "pseudo_decrypt, $SUBJECTS subjects" "$pd" "$gd"
 row "pgcrypto decrypt(.., 'aes'), 1 key" "$gd" ""
+# The floors of the two ratios with this cipher code: the scan and the raw
+# seal or open, with no SQL function call, cache lookup or output around them.
+row "floor: baseline + raw seal" "$(awk -v a="$base" -v b="$seal" 'BEGIN {print a + b}')" "$ge"
+row "floor: baseline + raw open" "$(awk -v a="$base" -v b="$open" 'BEGIN {print a + b}')" "$gd"
 
 [ "$PER_ROW" -gt 0 ] || exit 0
 echo
@@ -60,6 +64,9 @@ awk -v t="$first" -v n="$PER_ROW" -v p="$pre" 'BEGIN {
 vs() { awk -v n="$1" -v t="$2" -v p="$3" 'BEGIN {
     r = (p == "") ? "" : (t <= p) ? sprintf("%.2fx faster", p / t) : sprintf("%.2fx slower", t / p);
     printf "%-44s %10.3f %12s %12s\n", n, t, "", r }'; }
+floor=$(get per_row_key_rows_floor)
+awk -v t="$floor" -v n="$PER_ROW" 'BEGIN {
+    printf "%-44s %10.3f %12s\n", "floor: the same key rows, set-based SQL", t, sprintf("%.0f us/key", 1e6 * t / n) }'
 vs "pgcrypto encrypt(.., 'aes'), 1 key" "$pre" ""
 vs "pseudo_decrypt, warm session" "$(get per_row_decrypt_warm)" "$prd"
 vs "pseudo_decrypt, fresh session" "$(get per_row_decrypt_fresh)" "$prd"
