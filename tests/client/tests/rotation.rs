@@ -10,6 +10,14 @@ fn key_id(c: &mut Client, sql: &str) -> String {
     c.query_one(&format!("SELECT pseudo_key_id(({sql}))::text"), &[]).unwrap().get(0)
 }
 
+/// The root epoch that the key of row `id` of `table` is wrapped under.
+fn root_epoch_of_row(c: &mut Client, table: &str, id: i32) -> i32 {
+    let sql = format!(
+        "SELECT k.root_epoch FROM pseudo_keys.subject_key k JOIN {table} t ON k.key_id = pseudo_key_id(t.v) WHERE t.id = $1"
+    );
+    c.query_one(&sql, &[&id]).unwrap().get(0)
+}
+
 fn keys_not_under_current_epoch(c: &mut Client) -> i64 {
     c.query_one(
         "SELECT count(*) FROM pseudo_keys.subject_key WHERE root_epoch <> (SELECT max(epoch) FROM pseudo_keys.root_key)",
@@ -70,13 +78,7 @@ fn key_created_during_a_root_rotation_uses_the_new_epoch() {
     wait_until_blocked(&mut connect(), a_pid, LOCK_WAIT_TIMEOUT);
     tx.commit().unwrap();
     let mut a = creator.join().unwrap();
-    let under: i32 = a
-        .query_one(
-            "SELECT k.root_epoch FROM pseudo_keys.subject_key k JOIN rot_root_during t ON k.key_id = pseudo_key_id(t.v) WHERE t.id = 2",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let under = root_epoch_of_row(&mut a, "rot_root_during", 2);
     assert_eq!(under, epoch, "the new key is wrapped under the new epoch");
     assert_eq!(keys_not_under_current_epoch(&mut a), 0);
     let n: i64 = a
@@ -111,13 +113,7 @@ fn epoch_lock_released_by_a_rolled_back_savepoint_is_taken_again() {
     wait_until_blocked(&mut connect(), a_pid, LOCK_WAIT_TIMEOUT);
     rotation.commit().unwrap();
     creator.join().unwrap();
-    let under: i32 = b
-        .query_one(
-            "SELECT k.root_epoch FROM pseudo_keys.subject_key k JOIN rot_root_savepoint t ON k.key_id = pseudo_key_id(t.v) WHERE t.id = 3",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let under = root_epoch_of_row(&mut b, "rot_root_savepoint", 3);
     assert_eq!(under, epoch, "the key created after the savepoint is wrapped under the new epoch");
     assert_eq!(keys_not_under_current_epoch(&mut b), 0);
 }
