@@ -13,9 +13,9 @@
 //!   thread;
 //! * workers run only TFHE-rs code on Rust-allocated memory: no PostgreSQL
 //!   function is called off the main thread. The main thread splits the work
-//!   into batches and runs `CHECK_FOR_INTERRUPTS` between them
-//!   ([`pseudo_fhe::Pace`]), so cancel and `statement_timeout` stop a GET or
-//!   SET within one batch.
+//!   into steps of one slot per worker and runs `CHECK_FOR_INTERRUPTS`
+//!   between them ([`pseudo_fhe::Pace::per_thread`]), so cancel and
+//!   `statement_timeout` stop a GET or SET within one slot's work.
 //!
 //! `pseudo_ext.fhe_threads` (superuser, default 2; 0 = one per CPU) sizes the
 //! pool; it is read once per backend, when the pool is built. A small default:

@@ -19,12 +19,12 @@ use crate::owner_context::as_extension_owner;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
-use pseudo_fhe::wire::{self, KeyId, Kind};
 use pseudo_fhe::store::KEY_CLEAN_PERIOD;
+use pseudo_fhe::tfhe::integer::ServerKey;
+use pseudo_fhe::wire::{self, KeyId, Kind};
 use pseudo_fhe::{params, FheError, Pace, SetOperands, Store};
 use std::cell::RefCell;
 use std::rc::Rc;
-use pseudo_fhe::tfhe::integer::ServerKey;
 
 /// Most slots a store may have (64 slots of 16-bit keys and values take
 /// about 17 MB; see the README for sizes).
@@ -194,7 +194,7 @@ fn load_slots(client: &SpiClient<'_>, row: &StoreRow) -> Result<Store, PseudoErr
 }
 
 fn pace() -> Pace<'static> {
-    Pace::new(pseudo_fhe::store::BATCH, fhe_pool::check_for_interrupts)
+    Pace::per_thread(fhe_pool::check_for_interrupts)
 }
 
 fn check_shape(capacity: i32, key_bits: i32, value_bits: i32) -> Result<(), PseudoError> {
@@ -245,7 +245,10 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
     })?;
     if owned >= MAX_STORES_PER_ROLE.get() as i64 {
         return Err(PseudoError::FheLimit(
-            format!("the role already owns {owned} FHE stores; pseudo_ext.fhe_max_stores_per_role allows {}", MAX_STORES_PER_ROLE.get()),
+            format!(
+                "the role already owns {owned} FHE stores; pseudo_ext.fhe_max_stores_per_role allows {}",
+                MAX_STORES_PER_ROLE.get()
+            ),
             "Drop a store first, or ask a superuser to raise pseudo_ext.fhe_max_stores_per_role.",
         ));
     }
@@ -322,7 +325,8 @@ fn create_owner_token() -> Result<pg_sys::Oid, PseudoError> {
             token,
             LARGE_OBJECT_RELATION_ID,
             0,
-            c"pseudo_ext: owner token of an FHE store (drop the store with pseudo_fhe_drop_store, not lo_unlink)".as_ptr(),
+            c"pseudo_ext: owner token of an FHE store (drop the store with pseudo_fhe_drop_store, not lo_unlink)"
+                .as_ptr(),
         )
     };
     Ok(token)

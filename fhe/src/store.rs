@@ -3,8 +3,8 @@
 //! Nothing here branches on a secret: every operation touches every slot the
 //! same way, so its cost depends only on the capacity and the bit widths.
 //!
-//! Work runs in batches of slots ([`Pace`]); between batches the calling
-//! thread runs a callback (the extension checks for query cancel and
+//! Work on slots runs in steps ([`Pace`]); between steps the calling thread
+//! runs a callback (the extension checks for query cancel and
 //! `statement_timeout` there). The callback never runs on a worker thread.
 
 use rayon::prelude::*;
@@ -20,35 +20,51 @@ use crate::encoding;
 use crate::matching::Matcher;
 use crate::params::blocks_for;
 
-/// Slots per batch: at 16-bit keys on two cores, about 1.5 s of a GET and
-/// 4 s of a SET.
+/// Slots whose picks a GET sums before cleaning the sum (stores of more
+/// than 128 slots): the answer's noise depends on it, not on the pace.
 pub const BATCH: usize = 8;
 
-/// How work is split: `batch` slots at a time, `between` called on the
-/// calling thread after each batch.
+/// How slot work is split for the caller to be interrupted: `step` slots at
+/// a time, in parallel, `between` called on the calling thread after each
+/// step. One slot per worker thread makes the wait for an interrupt one
+/// slot's work, whatever the machine's speed.
 pub struct Pace<'a> {
-    batch: usize,
+    step: usize,
     between: Box<dyn FnMut() + 'a>,
 }
 
 impl<'a> Pace<'a> {
-    pub fn new(batch: usize, between: impl FnMut() + 'a) -> Pace<'a> {
-        Pace { batch: batch.max(1), between: Box::new(between) }
+    pub fn new(step: usize, between: impl FnMut() + 'a) -> Pace<'a> {
+        Pace { step: step.max(1), between: Box::new(between) }
     }
 
-    /// Batches of [`BATCH`], nothing between them.
+    /// One slot per thread of rayon's pool between calls of `between`.
+    pub fn per_thread(between: impl FnMut() + 'a) -> Pace<'a> {
+        Pace::new(rayon::current_num_threads(), between)
+    }
+
+    /// All slots at once, nothing between.
     pub fn unpaced() -> Pace<'static> {
-        Pace::new(BATCH, || {})
+        Pace::new(usize::MAX, || {})
     }
 
-    fn batches(&self, n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
-        let batch = self.batch;
-        (0..n).step_by(batch).map(move |start| start..(start + batch).min(n))
+    /// `f` of every slot in `slots`, in order: in parallel, `step` at a
+    /// time, calling `between` after each step.
+    fn map<T: Send>(&mut self, slots: std::ops::Range<usize>, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+        let mut out = Vec::with_capacity(slots.len());
+        let mut start = slots.start;
+        while start < slots.end {
+            let end = start.saturating_add(self.step).min(slots.end);
+            out.par_extend((start..end).into_par_iter().map(&f));
+            (self.between)();
+            start = end;
+        }
+        out
     }
+}
 
-    fn between(&mut self) {
-        (self.between)()
-    }
+fn batches(n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    (0..n).step_by(BATCH).map(move |start| start..(start + BATCH).min(n))
 }
 
 /// The slots of a store, as parallel vectors: the key as 4-bit chunks, the
@@ -88,7 +104,12 @@ pub const PICK_VARIANCE: usize = 1 + VALUE_HALF_VARIANCE;
 /// Sum of terms of which at most one is non-zero (so the sum stays in
 /// [0, 15]), each of `variance`: added in groups within the budget, each
 /// group cleaned by one bootstrap, until one clean ciphertext is left.
-fn sum_one_hot(sk: &ShortKey, mut terms: Vec<Ciphertext>, mut variance: usize, identity: &LookupTableOwned) -> Ciphertext {
+fn sum_one_hot(
+    sk: &ShortKey,
+    mut terms: Vec<Ciphertext>,
+    mut variance: usize,
+    identity: &LookupTableOwned,
+) -> Ciphertext {
     loop {
         if terms.len() == 1 && variance <= 1 {
             return terms.pop().expect("one term");
@@ -103,7 +124,10 @@ fn sum_one_hot(sk: &ShortKey, mut terms: Vec<Ciphertext>, mut variance: usize, i
 /// sum is 16 units exactly then (and 0 otherwise, modulo 32).
 fn one_hot_any(sk: &ShortKey, mut flags: Vec<Ciphertext>) -> BooleanBlock {
     while flags.len() > encoding::VARIANCE_BUDGET {
-        flags = flags.par_chunks(encoding::VARIANCE_BUDGET).map(|g| encoding::clean_flag(sk, &encoding::sum(sk, g))).collect();
+        flags = flags
+            .par_chunks(encoding::VARIANCE_BUDGET)
+            .map(|g| encoding::clean_flag(sk, &encoding::sum(sk, g)))
+            .collect();
     }
     BooleanBlock::new_unchecked(encoding::flag_to_bit(sk, &encoding::sum(sk, &flags)))
 }
@@ -125,7 +149,8 @@ fn none_before(sk: &ShortKey, bits: &[Ciphertext], nonzero: &LookupTableOwned) -
         }
         return (before, sk.apply_lookup_table(&running, nonzero));
     }
-    let blocks: Vec<(Vec<Ciphertext>, Ciphertext)> = bits.par_chunks(FREE_BLOCK).map(|b| none_before(sk, b, nonzero)).collect();
+    let blocks: Vec<(Vec<Ciphertext>, Ciphertext)> =
+        bits.par_chunks(FREE_BLOCK).map(|b| none_before(sk, b, nonzero)).collect();
     let block_any: Vec<Ciphertext> = blocks.iter().map(|(_, any)| any.clone()).collect();
     let (blocks_before, any) = none_before(sk, &block_any, nonzero);
     let blocks_before: Vec<Ciphertext> = blocks_before.par_iter().map(|s| sk.apply_lookup_table(s, nonzero)).collect();
@@ -171,7 +196,14 @@ pub fn age_key(key: &mut Chunks, sets: usize, max: MaxNoiseLevel) {
 /// rotation of the client's boxed -q/2 gives ±q/2 for every chunk; adding
 /// q/2 makes q or 0 (variance 1). Plus one bootstrap a chunk to clean it
 /// when its noise is due (see [`KEY_NOISE_MAX`]).
-fn fill_key(sk: &ShortKey, old: &Chunks, query: &Boxed, query_halves: &[Ciphertext], fill: &Ciphertext, tables: &Tables) -> Chunks {
+fn fill_key(
+    sk: &ShortKey,
+    old: &Chunks,
+    query: &Boxed,
+    query_halves: &[Ciphertext],
+    fill: &Ciphertext,
+    tables: &Tables,
+) -> Chunks {
     let rotated = query.rotate_by_flag(sk, fill);
     old.par_iter()
         .zip(rotated.par_iter().zip(query_halves))
@@ -190,7 +222,13 @@ fn fill_key(sk: &ShortKey, old: &Chunks, query: &Boxed, query_halves: &[Cipherte
 /// `c` where the padding flag `flag` is set, 0 where it is clear: one
 /// bootstrap, `bootstrap(c + flag + 16)/2 + c/2` (variance: c's + flag's
 /// into the bootstrap, 1 + c/2's out).
-fn select(sk: &ShortKey, c: &Ciphertext, c_half: &Ciphertext, flag: &Ciphertext, half: &LookupTableOwned) -> Ciphertext {
+fn select(
+    sk: &ShortKey,
+    c: &Ciphertext,
+    c_half: &Ciphertext,
+    flag: &Ciphertext,
+    half: &LookupTableOwned,
+) -> Ciphertext {
     let mut x = encoding::sum(sk, [c, flag]);
     encoding::add_constant(&mut x, encoding::FLAG);
     encoding::sum(sk, [&sk.apply_lookup_table(&x, half), c_half])
@@ -207,7 +245,14 @@ pub const VALUE_HALF_VARIANCE: usize = 3;
 /// one blind rotation of the client's boxed -v/4, plus v/4, gives v/2 where
 /// place is set and 0 where clear. Two bootstraps a chunk and one rotation
 /// (variance 3: [`VALUE_HALF_VARIANCE`]).
-fn place_value(sk: &ShortKey, old: &Chunked, new: &Boxed, new_quarters: &[Ciphertext], place: &Ciphertext, tables: &Tables) -> Chunked {
+fn place_value(
+    sk: &ShortKey,
+    old: &Chunked,
+    new: &Boxed,
+    new_quarters: &[Ciphertext],
+    place: &Ciphertext,
+    tables: &Tables,
+) -> Chunked {
     let (taken, kept): (Vec<Ciphertext>, Vec<Ciphertext>) = rayon::join(
         || new.rotate_by_flag(sk, place),
         || {
@@ -297,17 +342,7 @@ impl Store {
     /// One padding flag per slot (16 units when true): occupied and holding
     /// the matcher's key. At most one is set, since SET keeps keys unique.
     pub fn matches(&self, matcher: &Matcher, pace: &mut Pace) -> Vec<Ciphertext> {
-        let mut flags = Vec::with_capacity(self.capacity());
-        for range in pace.batches(self.capacity()) {
-            flags.par_extend(
-                self.keys[range.clone()]
-                    .par_iter()
-                    .zip(self.occupied[range].par_iter())
-                    .map(|(key, occupied)| matcher.matches(key, occupied)),
-            );
-            pace.between();
-        }
-        flags
+        pace.map(0..self.capacity(), |i| matcher.matches(&self.keys[i], &self.occupied[i]))
     }
 
     /// The chunks of the value of the slot whose flag is set (0 when none
@@ -320,15 +355,16 @@ impl Store {
         let width = self.values[0].halves.len();
         let clean = PICK_VARIANCE * self.capacity() > ANSWER_VARIANCE_MAX;
         let mut total: Vec<Option<Ciphertext>> = vec![None; width];
-        for range in pace.batches(self.capacity()) {
-            let picked: Vec<Vec<Ciphertext>> = range
-                .into_par_iter()
-                .map(|i| {
-                    let value = &self.values[i];
-                    // The chunk is twice its half: variance 4 · 3, + flag 1; out PICK_VARIANCE.
-                    value.halves.par_iter().map(|h| select(sk, &chunks::double(sk, h), h, &flags[i], &tables.half)).collect()
-                })
-                .collect();
+        for range in batches(self.capacity()) {
+            let picked: Vec<Vec<Ciphertext>> = pace.map(range, |i| {
+                let value = &self.values[i];
+                // The chunk is twice its half: variance 4 · 3, + flag 1; out PICK_VARIANCE.
+                value
+                    .halves
+                    .par_iter()
+                    .map(|h| select(sk, &chunks::double(sk, h), h, &flags[i], &tables.half))
+                    .collect()
+            });
             let sums: Vec<Ciphertext> = (0..width)
                 .into_par_iter()
                 .map(|c| {
@@ -346,7 +382,6 @@ impl Store {
                     None => *t = Some(s),
                 }
             }
-            pace.between();
         }
         total.into_iter().map(|t| t.expect("a store has at least one slot")).collect()
     }
@@ -391,40 +426,33 @@ impl Store {
             .collect();
         let (none_before, any_free) = none_before(sk, &free, &tables.nonzero);
         let stored = sk.apply_lookup_table(&encoding::sum(sk, [found, &any_free]), &tables.nonzero);
-        for range in pace.batches(self.capacity()) {
-            let updated: Vec<(Chunks, Chunked, Ciphertext)> = range
-                .clone()
-                .into_par_iter()
-                .map(|i| {
-                    let occupied: &Ciphertext = self.occupied[i].as_ref();
-                    let x = encoding::sum(sk, [&none_before[i], occupied, found]);
-                    let fill = sk.apply_lookup_table(&x, &tables.flag_is_zero);
-                    // Filling and matching exclude each other (a fill needs an absent key).
-                    let place = encoding::sum(sk, [&fill, &matched[i]]);
-                    let ((new_key, new_value), new_occupied) = rayon::join(
-                        || {
-                            rayon::join(
-                                || fill_key(sk, &self.keys[i], &operands.key, &key_halves, &fill, &tables),
-                                || place_value(sk, &self.values[i], &operands.value, &value_quarters, &place, &tables),
-                            )
-                        },
-                        || {
-                            // occupied + fill flag is 0, 1 or 16 (never 17).
-                            let mut o = sk.apply_lookup_table(&encoding::sum(sk, [occupied, &fill]), &tables.or_flag);
-                            encoding::add_constant(&mut o, encoding::UNIT / 2);
-                            o.degree = Degree::new(1);
-                            o
-                        },
-                    );
-                    (new_key, new_value, new_occupied)
-                })
-                .collect();
-            for (i, (k, v, o)) in range.zip(updated) {
-                self.keys[i] = k;
-                self.values[i] = v;
-                self.occupied[i] = BooleanBlock::new_unchecked(o);
-            }
-            pace.between();
+        let updated: Vec<(Chunks, Chunked, Ciphertext)> = pace.map(0..self.capacity(), |i| {
+            let occupied: &Ciphertext = self.occupied[i].as_ref();
+            let x = encoding::sum(sk, [&none_before[i], occupied, found]);
+            let fill = sk.apply_lookup_table(&x, &tables.flag_is_zero);
+            // Filling and matching exclude each other (a fill needs an absent key).
+            let place = encoding::sum(sk, [&fill, &matched[i]]);
+            let ((new_key, new_value), new_occupied) = rayon::join(
+                || {
+                    rayon::join(
+                        || fill_key(sk, &self.keys[i], &operands.key, &key_halves, &fill, &tables),
+                        || place_value(sk, &self.values[i], &operands.value, &value_quarters, &place, &tables),
+                    )
+                },
+                || {
+                    // occupied + fill flag is 0, 1 or 16 (never 17).
+                    let mut o = sk.apply_lookup_table(&encoding::sum(sk, [occupied, &fill]), &tables.or_flag);
+                    encoding::add_constant(&mut o, encoding::UNIT / 2);
+                    o.degree = Degree::new(1);
+                    o
+                },
+            );
+            (new_key, new_value, new_occupied)
+        });
+        for (i, (k, v, o)) in updated.into_iter().enumerate() {
+            self.keys[i] = k;
+            self.values[i] = v;
+            self.occupied[i] = BooleanBlock::new_unchecked(o);
         }
         BooleanBlock::new_unchecked(stored)
     }

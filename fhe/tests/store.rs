@@ -1,10 +1,10 @@
 //! Every case of the private store, decrypted and checked, at small size:
-//! 4 slots, 8-bit keys and values, in batches of 3 slots so that work crosses
-//! a batch boundary. Run optimized (`cargo test --release -p pseudo_fhe`):
+//! 4 slots, 8-bit keys and values, in steps of 3 slots so that work crosses
+//! a step boundary. Run optimized (`cargo test --release -p pseudo_fhe`):
 //! one bootstrap takes seconds in a debug build.
 
-use pseudo_fhe::client::ClientKeys;
 use pseudo_fhe::chunks::{double, pack, Chunked};
+use pseudo_fhe::client::ClientKeys;
 use pseudo_fhe::store::{KEY_CLEAN_PERIOD, KEY_NOISE_MAX, PICK_VARIANCE, VALUE_HALF_VARIANCE};
 use pseudo_fhe::wire::Kind;
 use pseudo_fhe::{blocks_for, wire, Pace, SetOperands, Store};
@@ -22,9 +22,16 @@ struct Client {
 fn operands(keys: &ClientKeys, key_bits: usize, key: u64, value_bits: usize, value: u64) -> SetOperands {
     let id = keys.key_id();
     SetOperands {
-        key: wire::decode_boxed(&keys.encrypt_set_key(key_bits, key).unwrap(), Kind::SetKey, id, "key", key_bits).unwrap(),
-        value: wire::decode_boxed(&keys.encrypt_set_value(value_bits, value).unwrap(), Kind::SetValue, id, "value", value_bits)
+        key: wire::decode_boxed(&keys.encrypt_set_key(key_bits, key).unwrap(), Kind::SetKey, id, "key", key_bits)
             .unwrap(),
+        value: wire::decode_boxed(
+            &keys.encrypt_set_value(value_bits, value).unwrap(),
+            Kind::SetValue,
+            id,
+            "value",
+            value_bits,
+        )
+        .unwrap(),
     }
 }
 
@@ -40,7 +47,11 @@ impl Client {
     /// A stored value: its chunks (twice their halves) packed back.
     fn value(&self, sks: &ServerKey, n: &Chunked) -> u64 {
         let short: &tfhe::shortint::ClientKey = self.cks.as_ref();
-        n.halves.iter().enumerate().map(|(c, half)| short.decrypt_message_and_carry(&double(sks.as_ref(), half)) << (4 * c)).sum()
+        n.halves
+            .iter()
+            .enumerate()
+            .map(|(c, half)| short.decrypt_message_and_carry(&double(sks.as_ref(), half)) << (4 * c))
+            .sum()
     }
     /// The clear view of the store: (key, value) of each occupied slot.
     fn slots(&self, sks: &ServerKey, store: &Store) -> Vec<Option<(u64, u64)>> {
@@ -67,7 +78,7 @@ fn get_set_hit_miss_overwrite_insert_full_and_duplicates() {
     let mut get = |store: &Store, key: u64| {
         let before = pauses.get();
         let r = store.get(&sks, &client.enc(key), &mut pace);
-        assert_eq!(pauses.get() - before, 4, "GET pauses after each batch of matches and of the selection");
+        assert_eq!(pauses.get() - before, 4, "GET pauses after each step of matches and of the selection");
         // The answer goes through its wire format and the client's decryption.
         let (found, value) = keys.decrypt_answer(&r).unwrap();
         let answer = wire::encode_get_answer(&key_id, BITS, &r);
@@ -147,7 +158,13 @@ fn insert_finds_the_first_free_slot_across_blocks() {
         assert!(cks.decrypt_bool(&stored));
         let slots = client.slots(&sks, &store);
         for (i, slot) in slots.iter().enumerate() {
-            let expected = if i == free { Some((2, 3)) } else if i < free || i == 15 { Some((0, 0)) } else { None };
+            let expected = if i == free {
+                Some((2, 3))
+            } else if i < free || i == 15 {
+                Some((0, 0))
+            } else {
+                None
+            };
             assert_eq!(*slot, expected, "first free slot {free}: slot {i}");
         }
     }
@@ -198,7 +215,8 @@ fn stored_noise_stays_at_its_design_level() {
     };
 
     let identity = sk.generate_lookup_table(|x| x);
-    let fresh: Vec<f64> = (0..64u64).map(|i| noise(&sk.apply_lookup_table(&short_cks.encrypt(i % 4), &identity), UNIT)).collect();
+    let fresh: Vec<f64> =
+        (0..64u64).map(|i| noise(&sk.apply_lookup_table(&short_cks.encrypt(i % 4), &identity), UNIT)).collect();
     let sigma = (fresh.iter().map(|n| n * n).sum::<f64>() / fresh.len() as f64).sqrt();
     assert!(sigma > 0.0 && sigma < UNIT as f64 / 64.0, "fresh bootstrap noise {sigma} is small and not zero");
 
@@ -224,7 +242,10 @@ fn stored_noise_stays_at_its_design_level() {
         let mut check = |what: &str, ct: &tfhe::shortint::Ciphertext, scale: u64, variance: f64| {
             let n = noise(ct, scale).abs();
             worst = worst.max(n / (sigma * variance.sqrt()));
-            assert!(n < bound(variance), "slot {i}, {what}: noise {n:.3e} over 6 sd of variance {variance} (sd of one fresh output {sigma:.3e})");
+            assert!(
+                n < bound(variance),
+                "slot {i}, {what}: noise {n:.3e} over 6 sd of variance {variance} (sd of one fresh output {sigma:.3e})"
+            );
         };
         for c in &store.keys[i] {
             check("key chunk", c, UNIT, c.noise_level().get() as f64);
@@ -263,7 +284,9 @@ fn a_boxed_accumulator_is_selected_by_a_flag_in_one_rotation() {
     let short_cks: &tfhe::shortint::ClientKey = cks.as_ref();
     let sk: &tfhe::shortint::ServerKey = sks.as_ref();
     let value = 0xfedc_ba98_7654_3210u64;
-    let boxed = wire::decode_boxed(&keys.encrypt_set_value(64, value).unwrap(), Kind::SetValue, keys.key_id(), "value", 64).unwrap();
+    let boxed =
+        wire::decode_boxed(&keys.encrypt_set_value(64, value).unwrap(), Kind::SetValue, keys.key_id(), "value", 64)
+            .unwrap();
     assert_eq!(boxed.chunks, 16);
     // Phases relative to -v_k/4, in units.
     let error = |ct: &tfhe::shortint::Ciphertext, k: usize, sign: i64| -> f64 {
@@ -285,7 +308,11 @@ fn a_boxed_accumulator_is_selected_by_a_flag_in_one_rotation() {
             let sign = if bit == 1 { -1 } else { 1 };
             for (k, c) in out.iter().enumerate() {
                 // One bootstrap output's noise is about 1e-3 units.
-                assert!(error(c, k, sign).abs() < 0.05, "{what} flag {bit}, chunk {k}: error {} units", error(c, k, sign));
+                assert!(
+                    error(c, k, sign).abs() < 0.05,
+                    "{what} flag {bit}, chunk {k}: error {} units",
+                    error(c, k, sign)
+                );
             }
         }
     }

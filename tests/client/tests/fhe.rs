@@ -107,8 +107,17 @@ fn private_store_end_to_end() {
     let masks = thread_masks(pid);
     println!("backend {pid}: {} threads, SigBlk {:x?}", masks.len(), masks.iter().map(|m| m.1).collect::<Vec<_>>());
     assert!(masks.len() >= 2, "a backend that ran a GET has worker threads");
-    let pg_signals = [libc_sig::SIGHUP, libc_sig::SIGINT, libc_sig::SIGQUIT, libc_sig::SIGUSR1, libc_sig::SIGUSR2,
-        libc_sig::SIGPIPE, libc_sig::SIGALRM, libc_sig::SIGTERM, libc_sig::SIGCHLD];
+    let pg_signals = [
+        libc_sig::SIGHUP,
+        libc_sig::SIGINT,
+        libc_sig::SIGQUIT,
+        libc_sig::SIGUSR1,
+        libc_sig::SIGUSR2,
+        libc_sig::SIGPIPE,
+        libc_sig::SIGALRM,
+        libc_sig::SIGTERM,
+        libc_sig::SIGCHLD,
+    ];
     for &(tid, mask) in &masks[1..] {
         for sig in pg_signals {
             assert_ne!(mask & signal_bit(sig), 0, "worker thread {tid} must block signal {sig}");
@@ -127,7 +136,9 @@ fn private_store_end_to_end() {
         .unwrap();
     assert_eq!(thread_masks(postmaster).len(), 1, "the postmaster stays single-threaded");
 
-    let row = alice.query_one("SELECT sets, capacity, key_bits, owner::text FROM pseudo_fhe.stores WHERE name = 't4'", &[]).unwrap();
+    let row = alice
+        .query_one("SELECT sets, capacity, key_bits, owner::text FROM pseudo_fhe.stores WHERE name = 't4'", &[])
+        .unwrap();
     assert_eq!(row.get::<_, i64>(0), 3);
     assert_eq!(row.get::<_, String>(3), "fhe_alice");
 
@@ -143,7 +154,11 @@ fn private_store_end_to_end() {
     assert_eq!(sqlstate(getq(&mut alice, "t4", b"not a ciphertext")), "22P03", "garbage");
     assert_eq!(sqlstate(getq(&mut alice, "t4", &q8[..q8.len() - 1])), "22P03", "truncated");
     let setq = |c: &mut Client, k: &[u8], v: &[u8]| c.query_one("SELECT pseudo_fhe_set('t4', $1, $2)", &[&k, &v]);
-    let (k8, v8, v16) = (keys.encrypt_set_key(8, 1).unwrap(), keys.encrypt_set_value(8, 1).unwrap(), keys.encrypt_set_value(16, 1).unwrap());
+    let (k8, v8, v16) = (
+        keys.encrypt_set_key(8, 1).unwrap(),
+        keys.encrypt_set_value(8, 1).unwrap(),
+        keys.encrypt_set_value(16, 1).unwrap(),
+    );
     assert_eq!(sqlstate(setq(&mut alice, &k8, &v16)), "22026", "wrong value width");
     assert_eq!(sqlstate(setq(&mut alice, &q8, &v8)), "22023", "a GET query is not a key to SET");
     assert_eq!(sqlstate(setq(&mut alice, &v8, &k8)), "22023", "key and value swapped");
@@ -193,20 +208,30 @@ fn private_store_end_to_end() {
     let mut carol = as_role("fhe_carol");
     create(&mut carol, "owned", &server_key, 1, 2, 2).unwrap();
     assert!(set(&mut carol, &keys, "owned", 2, 1, 3).unwrap());
-    assert_eq!(sqlstate(admin.batch_execute("DROP ROLE fhe_carol")), "2BP01", "DROP ROLE refused while it owns a store");
+    assert_eq!(
+        sqlstate(admin.batch_execute("DROP ROLE fhe_carol")),
+        "2BP01",
+        "DROP ROLE refused while it owns a store"
+    );
     admin.batch_execute("REASSIGN OWNED BY fhe_carol TO fhe_dave").unwrap();
     let mut dave = as_role("fhe_dave");
     assert_eq!(get(&mut dave, &keys, "owned", 2, 1).unwrap(), Some(3), "REASSIGN OWNED hands the store over");
     assert_eq!(sqlstate(get(&mut carol, &keys, "owned", 2, 1)), "42704", "and the old owner loses it");
     assert_eq!(
-        dave.query_one("SELECT owner::text FROM pseudo_fhe.stores WHERE name = 'owned'", &[]).unwrap().get::<_, String>(0),
+        dave.query_one("SELECT owner::text FROM pseudo_fhe.stores WHERE name = 'owned'", &[])
+            .unwrap()
+            .get::<_, String>(0),
         "fhe_dave"
     );
     drop((carol, dave));
     admin.batch_execute("DROP OWNED BY fhe_dave; DROP ROLE fhe_carol; DROP ROLE fhe_dave").unwrap();
     admin.batch_execute("CREATE ROLE fhe_dave IN ROLE pseudo_fhe_user").unwrap();
     let mut dave = as_role("fhe_dave");
-    assert_eq!(sqlstate(get(&mut dave, &keys, "owned", 2, 1)), "42704", "a new role of the old name does not own the store");
+    assert_eq!(
+        sqlstate(get(&mut dave, &keys, "owned", 2, 1)),
+        "42704",
+        "a new role of the old name does not own the store"
+    );
     assert_eq!(dave.query_one("SELECT count(*) FROM pseudo_fhe.stores", &[]).unwrap().get::<_, i64>(0), 0);
     create(&mut dave, "owned", &server_key, 1, 2, 2).unwrap();
     assert_eq!(get(&mut dave, &keys, "owned", 2, 1).unwrap(), None, "the name is free again: a new, empty store");
@@ -259,9 +284,10 @@ fn private_store_end_to_end() {
         alice.query_one("SELECT current_setting('pseudo_ext.fhe_max_store_bits')::int", &[]).unwrap().get(0);
     let capacity = max_bits / 32;
     create(&mut alice, "big", &server_key, capacity, 16, 16).unwrap();
+    let q_big = keys.encrypt(16, 1).unwrap(); // the client's work is not the server's to interrupt
     alice.batch_execute("SET statement_timeout = '500ms'").unwrap();
     let t = Instant::now();
-    assert_eq!(sqlstate(get(&mut alice, &keys, "big", 16, 1)), "57014", "statement_timeout");
+    assert_eq!(sqlstate(getq(&mut alice, "big", &q_big)), "57014", "statement_timeout");
     let stopped = t.elapsed().as_secs_f64();
     println!("GET over {capacity} slots of 16 bits: with statement_timeout 500ms it stopped after {stopped:.2} s");
     assert!(stopped < 1.5, "stopped within a second of the timeout ({stopped:.2} s)");
@@ -273,7 +299,7 @@ fn private_store_end_to_end() {
         connect().query_one("SELECT pg_cancel_backend($1)", &[&pid]).unwrap().get::<_, bool>(0)
     });
     let t = Instant::now();
-    assert_eq!(sqlstate(get(&mut alice, &keys, "big", 16, 1)), "57014", "pg_cancel_backend");
+    assert_eq!(sqlstate(getq(&mut alice, "big", &q_big)), "57014", "pg_cancel_backend");
     let stopped = t.elapsed().as_secs_f64();
     assert!(canceller.join().unwrap());
     println!("cancelled after {stopped:.2} s (cancel sent at 0.7 s)");
