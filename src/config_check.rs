@@ -5,8 +5,8 @@
 use crate::error::PseudoError;
 use crate::owner_context::as_extension_owner;
 use crate::root_key_source::{self, Source};
-use pgrx::prelude::*;
 use pgrx::pg_sys;
+use pgrx::prelude::*;
 use std::path::{Path, PathBuf};
 
 pub type Finding = (String, String, Option<String>);
@@ -84,7 +84,9 @@ fn note_root_key_use(path: &str) -> Result<(), String> {
     let rows: Vec<(Vec<u8>, bool)> = as_extension_owner(|| {
         Spi::connect(|client| {
             let mut rows = Vec::new();
-            for row in client.select("SELECT fingerprint, wrapped_digest_key IS NULL FROM pseudo_keys.root_key", None, &[])? {
+            for row in
+                client.select("SELECT fingerprint, wrapped_digest_key IS NULL FROM pseudo_keys.root_key", None, &[])?
+            {
                 rows.push((row.get::<Vec<u8>>(1)?.unwrap_or_default(), row.get::<bool>(2)?.unwrap_or(false)));
             }
             Ok(rows)

@@ -8,7 +8,7 @@
 
 use crate::error::{OrRaise, PseudoError};
 use crate::varlena_out::{varlena_with, Varlena};
-use crate::{config_check, key_cache, key_store, log_filter, key_audit, root_rotation};
+use crate::{config_check, key_audit, key_cache, key_store, log_filter, root_rotation};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, Uuid};
 use pseudo_core::envelope::{self, Envelope};
@@ -94,7 +94,10 @@ fn has_role(role: &std::ffi::CStr) -> bool {
 
 fn rewrap(value: &[u8], context: &[u8]) -> Vec<u8> {
     if !(has_role(c"pseudo_reader") && has_role(c"pseudo_writer")) {
-        PseudoError::NotPermitted("permission denied: pseudo_rewrap requires the privileges of both pseudo_reader and pseudo_writer").raise();
+        PseudoError::NotPermitted(
+            "permission denied: pseudo_rewrap requires the privileges of both pseudo_reader and pseudo_writer",
+        )
+        .raise();
     }
     let env = Envelope::parse(value).map_err(|_| PseudoError::DecryptionFailed).or_raise();
     let id = env.key_id();

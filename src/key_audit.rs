@@ -23,8 +23,8 @@
 use crate::error::{OrRaise, PseudoError};
 use crate::owner_context::as_extension_owner;
 use crate::prepared::Statement;
-use pgrx::prelude::*;
 use pgrx::pg_sys::BuiltinOid::{INT8OID, OIDARRAYOID, UUIDARRAYOID};
+use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{PgList, Uuid};
 use pseudo_core::KeyId;
@@ -252,7 +252,12 @@ fn write_pending() -> Result<(), PseudoError> {
 /// re-encrypted, under which key ids, into which tables. Not while the SQL
 /// of 0.2.0 or 0.3.0 is installed: its `pseudo_rewrap_column` writes its own
 /// rows (through `log_rewrap_batch`, which 0.4.0 drops).
-pub fn audit_rewrap(client: &mut SpiClient<'_>, key_ids: Vec<Uuid>, values: i64, tables: Vec<pg_sys::Oid>) -> Result<(), PseudoError> {
+pub fn audit_rewrap(
+    client: &mut SpiClient<'_>,
+    key_ids: Vec<Uuid>,
+    values: i64,
+    tables: Vec<pg_sys::Oid>,
+) -> Result<(), PseudoError> {
     client.update(
         "INSERT INTO pseudo_keys.audit_log (action, key_ids, detail) \
          SELECT 'rewrap', $1, pg_catalog.jsonb_build_object('values', $2::bigint, 'tables', \
@@ -266,7 +271,12 @@ pub fn audit_rewrap(client: &mut SpiClient<'_>, key_ids: Vec<Uuid>, values: i64,
 
 /// Appends the `create` row of this module: how many subjects got
 /// their first key, the key ids, and the tables written meanwhile.
-pub fn audit_created(client: &mut SpiClient<'_>, key_ids: Vec<Uuid>, keys: i64, tables: Vec<pg_sys::Oid>) -> Result<(), PseudoError> {
+pub fn audit_created(
+    client: &mut SpiClient<'_>,
+    key_ids: Vec<Uuid>,
+    keys: i64,
+    tables: Vec<pg_sys::Oid>,
+) -> Result<(), PseudoError> {
     static AUDIT_CREATED: Statement = Statement {
         sql: "INSERT INTO pseudo_keys.audit_log (action, key_ids, detail) \
               SELECT 'create', $1, pg_catalog.jsonb_build_object('keys', $2::bigint, 'tables', \

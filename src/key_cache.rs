@@ -77,7 +77,14 @@ struct KeyCache {
 
 impl KeyCache {
     fn new(generation: u64) -> Self {
-        KeyCache { generation, keys: CachedKeys::new(max_cached_keys()), keyring: None, misses: 0, missed_in: 0, loaded: false }
+        KeyCache {
+            generation,
+            keys: CachedKeys::new(max_cached_keys()),
+            keyring: None,
+            misses: 0,
+            missed_in: 0,
+            loaded: false,
+        }
     }
 
     /// Drops everything if an invalidation or abort happened since last use,
@@ -120,9 +127,7 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
     // of them: the cache would keep keys that ROLLBACK PREPARED (from any
     // session) removes, and a root key file created or a removal scheduled
     // here would not follow COMMIT/ROLLBACK PREPARED.
-    if event == XACT_EVENT_PRE_PREPARE
-        && (key_writes::wrote_keys() || crate::root_rotation::removal_pending())
-    {
+    if event == XACT_EVENT_PRE_PREPARE && (key_writes::wrote_keys() || crate::root_rotation::removal_pending()) {
         PseudoError::PrepareAfterKeyChange.raise();
     }
     // Before the point of no return: the rewrap audit row commits with the work.
@@ -131,7 +136,11 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
     }
     let wrote_keys = matches!(
         event,
-        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT | XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE
+        XACT_EVENT_ABORT
+            | XACT_EVENT_PARALLEL_ABORT
+            | XACT_EVENT_COMMIT
+            | XACT_EVENT_PARALLEL_COMMIT
+            | XACT_EVENT_PREPARE
     ) && key_writes::at_transaction_end();
     let completed = no_unwind(|| match event {
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {

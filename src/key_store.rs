@@ -26,9 +26,9 @@ use crate::owner_context::relation_exists;
 use crate::prepared::Statement;
 use crate::root_key_source::{self, Keys, Source};
 use crate::root_key_users;
+use pgrx::pg_sys::BuiltinOid::{BYTEAOID, INT4OID, TEXTOID, UUIDARRAYOID, UUIDOID};
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiTupleTable};
-use pgrx::pg_sys::BuiltinOid::{BYTEAOID, INT4OID, TEXTOID, UUIDARRAYOID, UUIDOID};
 use pgrx::varlena::{varatt_is_1b, varatt_is_1b_e, varatt_is_4b_u, varlena_to_byte_slice};
 use pgrx::Uuid;
 use pseudo_core::subject_key::{SubjectKey, SubjectKeyBytes};
@@ -150,13 +150,11 @@ pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) ->
             "Point pseudo_ext.root_key_file (or pseudo_ext.root_key_command) at the root keys backed up with this database.",
         ));
     };
-    let wrapped = wrapped.as_deref().ok_or_else(|| PseudoError::KeyStore("the current root key epoch is retired".into()))?;
+    let wrapped =
+        wrapped.as_deref().ok_or_else(|| PseudoError::KeyStore("the current root key epoch is retired".into()))?;
     let digest = keys[current].unwrap_digest_key(*epoch as u32, wrapped).map_err(|_| PseudoError::DecryptionFailed)?;
-    let epochs = rows
-        .iter()
-        .filter(|(_, _, wrapped)| wrapped.is_some())
-        .map(|(e, fp, _)| (*e, index_of(&keys, fp)))
-        .collect();
+    let epochs =
+        rows.iter().filter(|(_, _, wrapped)| wrapped.is_some()).map(|(e, fp, _)| (*e, index_of(&keys, fp))).collect();
     if let Source::File(path) = &source {
         note_root_key_use(path, &rows);
     }
@@ -236,8 +234,8 @@ pub fn key_by_id(keyring: &Keyring, id: &KeyId) -> Result<StoredKey, PseudoError
             mutating: false,
         };
         let row = first_row(client.select(KEY_BY_ID.plan(&client)?, None, &[uuid(id).into()])?)?
-        .map(|t| t.get_two::<Vec<u8>, i32>())
-        .transpose()?;
+            .map(|t| t.get_two::<Vec<u8>, i32>())
+            .transpose()?;
         if let Some((Some(wrapped), Some(epoch))) = row {
             return Ok(StoredKey::Live(keyring.root_of(epoch)?.unwrap_subject_key(id, &wrapped)?));
         }
@@ -269,7 +267,11 @@ pub fn estimated_key_count() -> Option<usize> {
 /// Unwraps up to `limit` live keys of the key table, in no particular order,
 /// handing each to `f` (bulk loading of the key cache). Rows this keyring
 /// cannot unwrap are skipped: a lookup of that key reports why.
-pub fn for_each_key(keyring: &Keyring, limit: usize, mut f: impl FnMut(&KeyId, &SubjectKeyBytes)) -> Result<(), PseudoError> {
+pub fn for_each_key(
+    keyring: &Keyring,
+    limit: usize,
+    mut f: impl FnMut(&KeyId, &SubjectKeyBytes),
+) -> Result<(), PseudoError> {
     const BATCH: usize = 10_000;
     Spi::connect(|client| {
         let mut cursor =
@@ -296,13 +298,16 @@ pub fn for_each_key(keyring: &Keyring, limit: usize, mut f: impl FnMut(&KeyId, &
                     let wrapped = values[1].cast_mut_ptr::<pg_sys::varlena>();
                     // A compressed or out-of-line value (never at this size)
                     // is left to the lookup of its key.
-                    if nulls.contains(&true) || !(varatt_is_4b_u(wrapped) || (varatt_is_1b(wrapped) && !varatt_is_1b_e(wrapped))) {
+                    if nulls.contains(&true)
+                        || !(varatt_is_4b_u(wrapped) || (varatt_is_1b(wrapped) && !varatt_is_1b_e(wrapped)))
+                    {
                         continue;
                     }
                     let id: KeyId = *values[0].cast_mut_ptr::<KeyId>();
                     let epoch = values[2].value() as i32;
                     let wrapped = varlena_to_byte_slice(wrapped);
-                    if let Ok(key) = keyring.root_of(epoch).and_then(|root| Ok(root.unwrap_subject_key(&id, wrapped)?)) {
+                    if let Ok(key) = keyring.root_of(epoch).and_then(|root| Ok(root.unwrap_subject_key(&id, wrapped)?))
+                    {
                         f(&id, &key);
                     }
                 }
@@ -539,7 +544,11 @@ fn insert_subject_and_first_key(
 }
 
 /// Creates the subject's next key version (the caller holds the subject lock).
-fn insert_key(client: &mut SpiClient<'_>, keyring: &Keyring, digest: &[u8]) -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
+fn insert_key(
+    client: &mut SpiClient<'_>,
+    keyring: &Keyring,
+    digest: &[u8],
+) -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
     lock_current_epoch(client, keyring)?;
     let id = new_key_id()?;
     let key = SubjectKey::generate_bytes()?;
@@ -583,11 +592,7 @@ pub fn audit(client: &mut SpiClient<'_>, action: &str, key_ids: Vec<Uuid>, detai
         args: &[TEXTOID, UUIDARRAYOID, TEXTOID],
         mutating: true,
     };
-    client.update(
-        AUDIT.plan(client)?,
-        None,
-        &[action.into(), key_ids.into(), detail.into()],
-    )?;
+    client.update(AUDIT.plan(client)?, None, &[action.into(), key_ids.into(), detail.into()])?;
     Ok(())
 }
 

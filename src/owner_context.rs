@@ -31,11 +31,8 @@ pub fn key_table_oid(name: &std::ffi::CStr) -> Result<pg_sys::Oid, PseudoError> 
     // SAFETY: catalog lookups by name; missing_ok so absence is our error, not theirs.
     unsafe {
         let nsp = pg_sys::get_namespace_oid(KEY_SCHEMA.as_ptr(), true);
-        let rel = if nsp == pg_sys::InvalidOid {
-            pg_sys::InvalidOid
-        } else {
-            pg_sys::get_relname_relid(name.as_ptr(), nsp)
-        };
+        let rel =
+            if nsp == pg_sys::InvalidOid { pg_sys::InvalidOid } else { pg_sys::get_relname_relid(name.as_ptr(), nsp) };
         if rel == pg_sys::InvalidOid {
             return Err(PseudoError::KeyStore(format!(
                 "relation pseudo_keys.{} is missing; reinstall the extension",
@@ -105,9 +102,7 @@ pub fn as_extension_owner<R>(f: impl FnOnce() -> Result<R, PseudoError>) -> Resu
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
         pg_sys::SetUserIdAndSecContext(
             owner,
-            saved_context
-                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
-                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+            saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
         );
         let nest_level = pg_sys::NewGUCNestLevel();
         pg_sys::set_config_option(

@@ -31,7 +31,8 @@ impl Statement {
             return Ok(plan);
         }
         let args: Vec<PgOid> = self.args.iter().map(|oid| PgOid::BuiltIn(*oid)).collect();
-        let prepared = if self.mutating { client.prepare_mut(self.sql, &args)? } else { client.prepare(self.sql, &args)? };
+        let prepared =
+            if self.mutating { client.prepare_mut(self.sql, &args)? } else { client.prepare(self.sql, &args)? };
         // Leaked on purpose: kept until the backend exits, like the plan.
         let plan: &'static OwnedPreparedStatement = Box::leak(Box::new(prepared.keep()));
         PLANS.with_borrow_mut(|plans| plans.push((me, plan)));

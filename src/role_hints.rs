@@ -14,11 +14,20 @@ fn hint_for_function(name: &[u8]) -> Option<&'static CStr> {
         b"pseudo_encrypt" | b"pseudo_rewrap_column" => {
             c"Encrypting needs the role pseudo_writer: GRANT pseudo_writer TO the role that calls it."
         }
-        b"pseudo_decrypt" => c"Decrypting needs the role pseudo_reader: GRANT pseudo_reader TO the role that reads plaintext.",
-        b"pseudo_rewrap" => c"Rewrapping needs both pseudo_reader and pseudo_writer: GRANT pseudo_reader, pseudo_writer TO the role.",
+        b"pseudo_decrypt" => {
+            c"Decrypting needs the role pseudo_reader: GRANT pseudo_reader TO the role that reads plaintext."
+        }
+        b"pseudo_rewrap" => {
+            c"Rewrapping needs both pseudo_reader and pseudo_writer: GRANT pseudo_reader, pseudo_writer TO the role."
+        }
         b"pseudo_needs_rewrap" => c"It needs one of the roles pseudo_reader, pseudo_writer or pseudo_admin.",
-        b"pseudo_rotate" | b"pseudo_shred" | b"pseudo_subject_keys" | b"pseudo_rotate_root_key"
-        | b"pseudo_retire_root_key" | b"pseudo_destroy_root_key" | b"pseudo_check_config" => {
+        b"pseudo_rotate"
+        | b"pseudo_shred"
+        | b"pseudo_subject_keys"
+        | b"pseudo_rotate_root_key"
+        | b"pseudo_retire_root_key"
+        | b"pseudo_destroy_root_key"
+        | b"pseudo_check_config" => {
             c"Key administration needs the role pseudo_admin: GRANT pseudo_admin TO the administering role."
         }
         b"pseudo_fhe_create_store" | b"pseudo_fhe_get" | b"pseudo_fhe_set" | b"pseudo_fhe_drop_store" => {
@@ -51,7 +60,10 @@ fn hint_for(message: &[u8]) -> Option<&'static CStr> {
 /// # Safety
 /// `e` must be the `ErrorData` PostgreSQL passes to `emit_log_hook`.
 pub unsafe fn add_hint(e: &mut pg_sys::ErrorData) {
-    if e.sqlerrcode != pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as i32 || !e.hint.is_null() || e.message.is_null() {
+    if e.sqlerrcode != pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as i32
+        || !e.hint.is_null()
+        || e.message.is_null()
+    {
         return;
     }
     // SAFETY: a NUL-terminated message; the copy lives in ErrorContext like the message.

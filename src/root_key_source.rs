@@ -95,7 +95,8 @@ fn may_see_settings() -> bool {
     // SAFETY: catalog lookups on the backend's main thread.
     unsafe {
         let user = pg_sys::GetOuterUserId();
-        pg_sys::superuser_arg(user) || pg_sys::has_privs_of_role(user, pg_sys::Oid::from(pg_sys::ROLE_PG_READ_ALL_SETTINGS))
+        pg_sys::superuser_arg(user)
+            || pg_sys::has_privs_of_role(user, pg_sys::Oid::from(pg_sys::ROLE_PG_READ_ALL_SETTINGS))
     }
 }
 
@@ -127,7 +128,8 @@ pub fn read(source: &Source, fresh: bool) -> Result<Option<Keys>, PseudoError> {
         Source::File(path) => Ok(read_file(path)?.map(|c| parse(source, &c)).transpose()?.map(Rc::new)),
         Source::Command(cmd) => {
             if !fresh {
-                let cached = COMMAND_CACHE.with_borrow(|c| c.as_ref().filter(|(k, _)| k == cmd).map(|(_, v)| v.clone()));
+                let cached =
+                    COMMAND_CACHE.with_borrow(|c| c.as_ref().filter(|(k, _)| k == cmd).map(|(_, v)| v.clone()));
                 if let Some(keys) = cached {
                     return Ok(Some(keys));
                 }
@@ -149,7 +151,8 @@ fn parse(source: &Source, contents: &[u8]) -> Result<Vec<RootKey>, PseudoError> 
 }
 
 fn read_file(path: &str) -> Result<Option<Zeroizing<Vec<u8>>>, PseudoError> {
-    let io = |e: std::io::Error| PseudoError::RootKeyUnreadable(Source::File(path.into()).describe(), e.kind().to_string());
+    let io =
+        |e: std::io::Error| PseudoError::RootKeyUnreadable(Source::File(path.into()).describe(), e.kind().to_string());
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -252,7 +255,9 @@ impl RunningCommand<'_> {
             self.kill();
             return Err(PseudoError::RootKeyUnreadable(
                 Source::Command(String::new()).describe(),
-                format!("it did not finish within {timeout_ms} ms (pseudo_ext.root_key_command_timeout) and was killed"),
+                format!(
+                    "it did not finish within {timeout_ms} ms (pseudo_ext.root_key_command_timeout) and was killed"
+                ),
             ));
         }
         Ok(())

@@ -125,7 +125,8 @@ pub fn others_using(path: &str, fingerprint: &Fingerprint) -> Result<Vec<User>, 
     for entry in entries {
         let entry = entry.map_err(io)?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((system, database)) = name.split_once('-').and_then(|(s, d)| Some((s.parse::<u64>().ok()?, d.parse::<u32>().ok()?)))
+        let Some((system, database)) =
+            name.split_once('-').and_then(|(s, d)| Some((s.parse::<u64>().ok()?, d.parse::<u32>().ok()?)))
         else {
             continue; // lock files, temporary files
         };
@@ -152,7 +153,13 @@ pub fn others_using(path: &str, fingerprint: &Fingerprint) -> Result<Vec<User>, 
 fn database_exists(oid: pg_sys::Oid) -> bool {
     // SAFETY: a syscache lookup on the shared pg_database catalog.
     unsafe {
-        pg_sys::SearchSysCacheExists(pg_sys::SysCacheIdentifier::DATABASEOID as i32, oid.into(), 0.into(), 0.into(), 0.into())
+        pg_sys::SearchSysCacheExists(
+            pg_sys::SysCacheIdentifier::DATABASEOID as i32,
+            oid.into(),
+            0.into(),
+            0.into(),
+            0.into(),
+        )
     }
 }
 

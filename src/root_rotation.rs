@@ -196,7 +196,12 @@ pub fn destroy(epoch: i32) -> Result<bool, PseudoError> {
         if present {
             schedule(path.clone(), fp, AtCommit::RemoveKey);
         }
-        key_store::audit(client, "root_destroy", vec![], &format!("{{\"epoch\": {epoch}, \"was_in_file\": {present}}}"))?;
+        key_store::audit(
+            client,
+            "root_destroy",
+            vec![],
+            &format!("{{\"epoch\": {epoch}, \"was_in_file\": {present}}}"),
+        )?;
         Ok(present)
     })
 }
@@ -224,7 +229,8 @@ fn rewrap_keys(
         )?,
     };
     for row in table {
-        if let (Some(id), Some(wrapped), Some(from)) = (row.get::<Uuid>(1)?, row.get::<Vec<u8>>(2)?, row.get::<i32>(3)?) {
+        if let (Some(id), Some(wrapped), Some(from)) = (row.get::<Uuid>(1)?, row.get::<Vec<u8>>(2)?, row.get::<i32>(3)?)
+        {
             todo.push((id, wrapped, from));
         }
     }
@@ -300,10 +306,9 @@ pub fn at_transaction_end(committed: bool) {
                 e.kind()
             ),
             // The next keyring load in this database removes it.
-            (Err(e), AtCommit::Unlist) => pgrx::warning!(
-                "pseudo_ext: could not record that this database retired a root key: {}",
-                e.kind()
-            ),
+            (Err(e), AtCommit::Unlist) => {
+                pgrx::warning!("pseudo_ext: could not record that this database retired a root key: {}", e.kind())
+            }
         }
     }
 }

@@ -55,7 +55,8 @@ fn parse_args() -> Result<Options> {
 }
 
 fn load_keys(path: &str) -> Result<ClientKeys> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read client key {path}: {e} (run `pseudo-fhe keygen`)"))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read client key {path}: {e} (run `pseudo-fhe keygen`)"))?;
     Ok(ClientKeys::from_bytes(&bytes)?)
 }
 

@@ -274,7 +274,12 @@ impl CachedKeys {
     }
 
     /// Caches the subject's current key.
-    pub fn insert_current_of_subject(&mut self, subject: &[u8], id: &KeyId, key: &[u8; KEY_LEN]) -> Result<(), CoreError> {
+    pub fn insert_current_of_subject(
+        &mut self,
+        subject: &[u8],
+        id: &KeyId,
+        key: &[u8; KEY_LEN],
+    ) -> Result<(), CoreError> {
         let tag = self.tag(subject)?;
         self.insert_current_of_tag(&tag, id, key);
         Ok(())

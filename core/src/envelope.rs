@@ -117,8 +117,7 @@ pub fn from_hex(text: &[u8]) -> Result<Vec<u8>, CoreError> {
         return Err(CoreError::MalformedText("longer than the 65,581-byte maximum"));
     }
     let mut bytes = vec![0u8; text.len() / 2];
-    hex::decode_to_slice(text, &mut bytes)
-        .map_err(|_| CoreError::MalformedText("not a hexadecimal string"))?;
+    hex::decode_to_slice(text, &mut bytes).map_err(|_| CoreError::MalformedText("not a hexadecimal string"))?;
     match Envelope::parse(&bytes) {
         Ok(_) => Ok(bytes),
         Err(CoreError::UnsupportedVersion(v)) => Err(CoreError::UnsupportedVersion(v)),

@@ -36,7 +36,9 @@ impl fmt::Display for CoreError {
                 "plaintext of {n} bytes is too long for pseudo_text (at most {} bytes)",
                 crate::envelope::MAX_PLAINTEXT_LEN
             ),
-            CoreError::DecryptionFailed => f.write_str("pseudo_text value could not be decrypted: it was altered or does not belong to its key"),
+            CoreError::DecryptionFailed => {
+                f.write_str("pseudo_text value could not be decrypted: it was altered or does not belong to its key")
+            }
             CoreError::MalformedRootKey(why) => write!(f, "root key is malformed: {why}"),
             CoreError::Randomness => f.write_str("the operating system's random number generator failed"),
         }

@@ -133,7 +133,11 @@ impl RootKey {
 
     /// The digest key's bytes, unwrapped (for a root key holder's tools, such
     /// as the test that scans the data directory for leaked key bytes).
-    pub fn unwrap_digest_key_bytes(&self, epoch: u32, wrapped: &[u8]) -> Result<Zeroizing<[u8; DIGEST_KEY_LEN]>, CoreError> {
+    pub fn unwrap_digest_key_bytes(
+        &self,
+        epoch: u32,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<[u8; DIGEST_KEY_LEN]>, CoreError> {
         let mut key = Zeroizing::new([0u8; DIGEST_KEY_LEN]);
         self.unwrap_into(DIGEST_KEY_LABEL, &epoch.to_be_bytes(), wrapped, key.as_mut())?;
         Ok(key)

@@ -108,7 +108,13 @@ impl SubjectKey {
     }
 
     /// Convenience form of [`Self::seal_into_in_process`] that allocates.
-    pub fn seal_in_process(&self, process_id: u32, key_id: &KeyId, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CoreError> {
+    pub fn seal_in_process(
+        &self,
+        process_id: u32,
+        key_id: &KeyId,
+        context: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CoreError> {
         let mut out = vec![0u8; envelope::sealed_len(plaintext.len())?];
         self.seal_into_in_process(process_id, key_id, context, plaintext, &mut out)?;
         Ok(out)

@@ -111,10 +111,11 @@ fn run_file(name: &str) -> (usize, usize) {
 
 #[test]
 fn cavp_vectors_with_13_byte_nonce_and_16_byte_tag() {
-    let counts: Vec<(&str, (usize, usize))> = ["ccmVADT128.rsp", "ccmVPT128.rsp", "ccmVNT128.rsp", "ccmVTT128.rsp", "ccmDVPT128.rsp"]
-        .into_iter()
-        .map(|f| (f, run_file(f)))
-        .collect();
+    let counts: Vec<(&str, (usize, usize))> =
+        ["ccmVADT128.rsp", "ccmVPT128.rsp", "ccmVNT128.rsp", "ccmVTT128.rsp", "ccmDVPT128.rsp"]
+            .into_iter()
+            .map(|f| (f, run_file(f)))
+            .collect();
     // The counts the vectors' README gives for our parameters: a parser that
     // silently skipped records would fail here.
     assert_eq!(counts[0].1, (330, 0));

@@ -96,7 +96,13 @@ where
     }
 }
 
-fn by_tag<N: ArrayLength<u8> + NonceSize>(tag_len: usize, op: &Ccm128<'_>, key: &[u8], nonce: &[u8], aad: &[u8]) -> Option<Result<Vec<u8>, ()>> {
+fn by_tag<N: ArrayLength<u8> + NonceSize>(
+    tag_len: usize,
+    op: &Ccm128<'_>,
+    key: &[u8],
+    nonce: &[u8],
+    aad: &[u8],
+) -> Option<Result<Vec<u8>, ()>> {
     Some(match tag_len {
         4 => run::<U4, N>(op, key, nonce, aad),
         6 => run::<U6, N>(op, key, nonce, aad),
@@ -193,7 +199,11 @@ fn matching_group_encrypts_decrypts_and_refuses_every_changed_copy() {
         }
         for (what, nonce, aad, sealed) in changed {
             expected_refusals += 1;
-            assert!(cipher.ccm_decrypt(&nonce, &aad, &sealed).is_err(), "tc {} with its {what} changed was accepted", t.id);
+            assert!(
+                cipher.ccm_decrypt(&nonce, &aad, &sealed).is_err(),
+                "tc {} with its {what} changed was accepted",
+                t.id
+            );
             refused += 1;
         }
     }

@@ -10,8 +10,8 @@
 //! every key due for cleaning beside a staggered one; `GET_ONLY=1` skips
 //! everything but the two GETs.
 
-use pseudo_fhe::client::ClientKeys;
 use pseudo_fhe::chunks::Chunked;
+use pseudo_fhe::client::ClientKeys;
 use pseudo_fhe::wire::{self, Kind};
 use pseudo_fhe::{blocks_for, Pace, SetOperands, Store};
 use std::time::Instant;
@@ -59,7 +59,8 @@ fn operands(keys: &ClientKeys, bits: usize, key: u64, value: u64) -> SetOperands
     let id = keys.key_id();
     SetOperands {
         key: wire::decode_boxed(&keys.encrypt_set_key(bits, key).unwrap(), Kind::SetKey, id, "key", bits).unwrap(),
-        value: wire::decode_boxed(&keys.encrypt_set_value(bits, value).unwrap(), Kind::SetValue, id, "value", bits).unwrap(),
+        value: wire::decode_boxed(&keys.encrypt_set_value(bits, value).unwrap(), Kind::SetValue, id, "value", bits)
+            .unwrap(),
     }
 }
 
@@ -123,15 +124,19 @@ fn main() {
                 store.keys[i as usize] = pseudo_fhe::chunks::pack(&sks, &plain.keys[i as usize]);
                 // Staggered cleaning as in a store filled by SETs (Store::empty).
                 let max = AsRef::<tfhe::shortint::ServerKey>::as_ref(&sks).max_noise_level;
-                pseudo_fhe::store::age_key(&mut store.keys[i as usize], i as usize % pseudo_fhe::store::KEY_CLEAN_PERIOD, max);
+                pseudo_fhe::store::age_key(
+                    &mut store.keys[i as usize],
+                    i as usize % pseudo_fhe::store::KEY_CLEAN_PERIOD,
+                    max,
+                );
                 store.values[i as usize] = Chunked::of(&sks, &plain.values[i as usize]);
                 store.occupied[i as usize] = plain.occupied[i as usize].clone();
                 kv.insert(i * 3, enc(i));
             }
             let query = enc(6);
             let _ = store.get(&sks, &query, &mut Pace::unpaced()); // warm-up
-            // GET and the eq+dot GET alternate, best of 2 each: this machine's
-            // speed drifts by a third within minutes.
+                                                                   // GET and the eq+dot GET alternate, best of 2 each: this machine's
+                                                                   // speed drifts by a third within minutes.
             let (mut get, mut eq_dot) = (f64::MAX, f64::MAX);
             for _ in 0..2 {
                 let t = Instant::now();
@@ -172,7 +177,8 @@ fn main() {
                     let _ = due.clone().set(&sks, &operands(&keys, bits, 1000 % (1 << bits), 5), &mut Pace::unpaced());
                     all_due = all_due.min(secs(t));
                     let t = Instant::now();
-                    let _ = store.clone().set(&sks, &operands(&keys, bits, 1000 % (1 << bits), 5), &mut Pace::unpaced());
+                    let _ =
+                        store.clone().set(&sks, &operands(&keys, bits, 1000 % (1 << bits), 5), &mut Pace::unpaced());
                     staggered = staggered.min(secs(t));
                 }
                 println!("   SET parts: staggered key cleaning {staggered:.2} s, every key cleaned {all_due:.2} s");

@@ -40,7 +40,8 @@ impl ClientKeys {
     /// A new client key with a random id (from the OS).
     pub fn generate() -> Result<ClientKeys, FheError> {
         let mut key_id = [0u8; 16];
-        getrandom::getrandom(&mut key_id).map_err(|_| FheError::Unsupported("the OS random generator failed".into()))?;
+        getrandom::getrandom(&mut key_id)
+            .map_err(|_| FheError::Unsupported("the OS random generator failed".into()))?;
         Ok(ClientKeys { key_id, key: ClientKey::new(params::PARAMS) })
     }
 
@@ -65,8 +66,9 @@ impl ClientKeys {
         if bytes.len() < 24 || &bytes[..8] != KEY_FILE_MAGIC {
             return Err(FheError::Malformed("not a pseudo_fhe client key file"));
         }
-        let key: ClientKey =
-            key_file_options().deserialize(&bytes[24..]).map_err(|_| FheError::Malformed("client key does not decode"))?;
+        let key: ClientKey = key_file_options()
+            .deserialize(&bytes[24..])
+            .map_err(|_| FheError::Malformed("client key does not decode"))?;
         Ok(ClientKeys { key_id: bytes[8..24].try_into().expect("16 bytes"), key })
     }
 
@@ -102,7 +104,8 @@ impl ClientKeys {
             unreachable!("the parameter set is a keyswitch-32 one")
         };
         // The GLWE key is the large LWE key, viewed as polynomials (no copy of the secret).
-        let glwe_key = GlweSecretKey::from_container(ap.large_lwe_secret_key().into_container(), ap.parameters.polynomial_size);
+        let glwe_key =
+            GlweSecretKey::from_container(ap.large_lwe_secret_key().into_container(), ap.parameters.polynomial_size);
         let mut seeder = new_seeder();
         let mut generator = EncryptionRandomGenerator::<DefaultRandomGenerator>::new(seeder.seed(), seeder.as_mut());
         let mut glwe = GlweCiphertext::new(
@@ -111,7 +114,13 @@ impl ClientKeys {
             glwe_key.polynomial_size(),
             CiphertextModulus::new_native(),
         );
-        encrypt_glwe_ciphertext(&glwe_key, &mut glwe, &plaintext, ap.parameters.glwe_noise_distribution, &mut generator);
+        encrypt_glwe_ciphertext(
+            &glwe_key,
+            &mut glwe,
+            &plaintext,
+            ap.parameters.glwe_noise_distribution,
+            &mut generator,
+        );
         glwe
     }
 

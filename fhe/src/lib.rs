@@ -34,7 +34,7 @@ pub mod store;
 pub mod wire;
 
 pub use error::FheError;
-/// The TFHE-rs this crate is built on, for callers that name its types.
-pub use tfhe;
 pub use params::{blocks_for, BITS_PER_BLOCK};
 pub use store::{Found, Pace, SetOperands, Store};
+/// The TFHE-rs this crate is built on, for callers that name its types.
+pub use tfhe;

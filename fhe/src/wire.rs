@@ -159,7 +159,13 @@ pub fn encode_radix(key_id: &KeyId, bits: usize, ct: &RadixCiphertext) -> Vec<u8
 
 /// A client's operand blob of `kind`, made under the store's client key
 /// `key_id`, for a `what` ("key" or "value") of `bits` bits.
-fn parse_operand<'a>(bytes: &'a [u8], kind: Kind, key_id: &KeyId, what: &'static str, bits: usize) -> Result<Blob<'a>, FheError> {
+fn parse_operand<'a>(
+    bytes: &'a [u8],
+    kind: Kind,
+    key_id: &KeyId,
+    what: &'static str,
+    bits: usize,
+) -> Result<Blob<'a>, FheError> {
     let blob = parse_kind(bytes, kind)?;
     if blob.key_id != *key_id {
         return Err(FheError::OtherClientKey);
@@ -172,7 +178,12 @@ fn parse_operand<'a>(bytes: &'a [u8], kind: Kind, key_id: &KeyId, what: &'static
 
 /// A fresh key or value ciphertext from a client, for a store whose client key
 /// id is `key_id` and whose `what` ("key" or "value") is `bits` wide.
-pub fn decode_radix(bytes: &[u8], key_id: &KeyId, what: &'static str, bits: usize) -> Result<RadixCiphertext, FheError> {
+pub fn decode_radix(
+    bytes: &[u8],
+    key_id: &KeyId,
+    what: &'static str,
+    bits: usize,
+) -> Result<RadixCiphertext, FheError> {
     let blob = parse_operand(bytes, Kind::Ciphertext, key_id, what, bits)?;
     let ct: RadixCiphertext = from_bincode(blob.payload, blocks_for(bits) as u64 * BLOCK_LIMIT)?;
     if !ct.is_conformant(&params::fresh_radix(bits)) {
@@ -187,7 +198,13 @@ pub fn encode_boxed(kind: Kind, key_id: &KeyId, bits: usize, glwe: &GlweCipherte
     encode(kind, key_id, bits, glwe)
 }
 
-pub fn decode_boxed(bytes: &[u8], kind: Kind, key_id: &KeyId, what: &'static str, bits: usize) -> Result<Boxed, FheError> {
+pub fn decode_boxed(
+    bytes: &[u8],
+    kind: Kind,
+    key_id: &KeyId,
+    what: &'static str,
+    bits: usize,
+) -> Result<Boxed, FheError> {
     let blob = parse_operand(bytes, kind, key_id, what, bits)?;
     let glwe: GlweCiphertextOwned<u64> = from_bincode(blob.payload, GLWE_LIMIT)?;
     let shape = GlweCiphertextConformanceParams {
@@ -215,7 +232,8 @@ pub fn decode_get_answer(bytes: &[u8], key_id: &KeyId) -> Result<Found, FheError
         return Err(FheError::OtherClientKey);
     }
     let expected = chunks::count_for(blocks_for(blob.bits));
-    let (chunks, found): (Vec<Ciphertext>, Ciphertext) = from_bincode(blob.payload, (expected as u64 + 1) * BLOCK_LIMIT)?;
+    let (chunks, found): (Vec<Ciphertext>, Ciphertext) =
+        from_bincode(blob.payload, (expected as u64 + 1) * BLOCK_LIMIT)?;
     if chunks.len() != expected {
         return Err(FheError::Malformed("answer has the wrong number of chunks"));
     }

@@ -41,7 +41,10 @@ fn blobs_are_checked_before_use() {
     // A width the header claims but the payload does not have.
     let mut lying = ct.clone();
     lying[21] = 10;
-    assert!(matches!(wire::decode_radix(&lying, &id, "key", 10), Err(FheError::Malformed(_))), "5 blocks claimed, 4 sent");
+    assert!(
+        matches!(wire::decode_radix(&lying, &id, "key", 10), Err(FheError::Malformed(_))),
+        "5 blocks claimed, 4 sent"
+    );
 
     // Kinds are not interchangeable.
     let answer = wire::encode_set_answer(&id, &keys.tfhe_key().encrypt_bool(true));
@@ -135,7 +138,8 @@ fn server_keys_are_checked() {
     assert!(matches!(wire::decode_server_key(&keys.encrypt(8, 1).unwrap()), Err(FheError::WrongKind { .. })));
     // A server key of the default parameter set, framed as ours.
     let foreign = ClientKey::new(PARAM_MESSAGE_2_CARRY_2_KS_PBS);
-    let framed = wire::encode_server_key(&id, &tfhe::integer::CompressedServerKey::new_radix_compressed_server_key(&foreign));
+    let framed =
+        wire::encode_server_key(&id, &tfhe::integer::CompressedServerKey::new_radix_compressed_server_key(&foreign));
     assert!(matches!(wire::decode_server_key(&framed), Err(FheError::Malformed(_))), "foreign parameters");
 }
 

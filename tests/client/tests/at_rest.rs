@@ -138,8 +138,10 @@ fn no_plaintext_or_key_bytes_at_rest_or_in_the_server_log() {
     assert_eq!(log_min_error, "error", "the test needs PostgreSQL's default");
 
     let mut c = connect_to("at_rest");
-    c.batch_execute("CREATE EXTENSION pseudo_ext; CREATE TABLE t (id int PRIMARY KEY, v pseudo_text, c pseudo_text, control text)")
-        .unwrap();
+    c.batch_execute(
+        "CREATE EXTENSION pseudo_ext; CREATE TABLE t (id int PRIMARY KEY, v pseudo_text, c pseudo_text, control text)",
+    )
+    .unwrap();
     let marker = |i: usize| format!("PXMARK-{run}-{i:05}-plaintext");
     let mut markers = Vec::new();
     for i in 0..200 {
@@ -168,15 +170,21 @@ fn no_plaintext_or_key_bytes_at_rest_or_in_the_server_log() {
     let control_hex = hex(control.as_bytes());
     let store_control = |c: &mut Client, id: i32| {
         c.execute("INSERT INTO t VALUES ($1, NULL, NULL, $2)", &[&id, &control]).unwrap();
-        c.execute("INSERT INTO t VALUES ($1, NULL, NULL, encode(convert_to($2, 'UTF8'), 'hex'))", &[&(id + 1), &control])
-            .unwrap();
+        c.execute(
+            "INSERT INTO t VALUES ($1, NULL, NULL, encode(convert_to($2, 'UTF8'), 'hex'))",
+            &[&(id + 1), &control],
+        )
+        .unwrap();
     };
     store_control(&mut c, 1000);
     c.batch_execute(&format!(
         "DO $$ BEGIN RAISE LOG '{control}'; RAISE LOG '%', encode(convert_to('{control}', 'UTF8'), 'hex'); END $$"
     ))
     .unwrap();
-    c.batch_execute("SELECT pseudo_rotate('subject-1'); UPDATE t SET v = pseudo_rewrap(v) WHERE pseudo_needs_rewrap(v)").unwrap();
+    c.batch_execute(
+        "SELECT pseudo_rotate('subject-1'); UPDATE t SET v = pseudo_rewrap(v) WHERE pseudo_needs_rewrap(v)",
+    )
+    .unwrap();
 
     // Key material, collected before the shred so that the shredded subject's
     // key, whose survival anywhere would defeat shredding, is searched for:
@@ -195,14 +203,16 @@ fn no_plaintext_or_key_bytes_at_rest_or_in_the_server_log() {
     assert_eq!(digest_rows.len(), 1, "one root key epoch");
     let (epoch, wrapped): (i32, Vec<u8>) = (digest_rows[0].get(0), digest_rows[0].get(1));
     let digest_key = roots[0].unwrap_digest_key(epoch as u32, &wrapped).expect("unwrap the digest key");
-    let shredded_digest: Vec<u8> =
-        c.query_one("SELECT pseudo_keys.subject_digest('subject-0')", &[]).unwrap().get(0);
+    let shredded_digest: Vec<u8> = c.query_one("SELECT pseudo_keys.subject_digest('subject-0')", &[]).unwrap().get(0);
     assert_eq!(digest_key.digest(b"subject-0").to_vec(), shredded_digest, "the digest key the database uses");
     let digest_key = *roots[0].unwrap_digest_key_bytes(epoch as u32, &wrapped).expect("unwrap the digest key");
     let mut subject_keys = Vec::new();
     let mut shredded_ids = Vec::new();
     for row in c
-        .query("SELECT key_id::text, wrapped_key, subject_digest = $1 FROM pseudo_keys.subject_key", &[&shredded_digest])
+        .query(
+            "SELECT key_id::text, wrapped_key, subject_digest = $1 FROM pseudo_keys.subject_key",
+            &[&shredded_digest],
+        )
         .unwrap()
     {
         let id_text: String = row.get(0);
@@ -276,8 +286,10 @@ fn no_plaintext_or_key_bytes_at_rest_or_in_the_server_log() {
     }
     std::fs::write(&planted, contents).unwrap();
     let in_planted = scan(&[planted], &patterns);
-    let unseen: Vec<&str> =
-        (n_controls..patterns.len()).filter(|&i| in_planted.in_files(i, |_| true) == 0).map(|i| &names[i][..]).collect();
+    let unseen: Vec<&str> = (n_controls..patterns.len())
+        .filter(|&i| in_planted.in_files(i, |_| true) == 0)
+        .map(|i| &names[i][..])
+        .collect();
     assert!(unseen.is_empty(), "patterns {unseen:?} not found where they were planted");
 
     let mut files = Vec::new();
@@ -351,7 +363,8 @@ fn decrypted_plaintext_in_errors_reaches_the_client_but_not_the_server_log() {
     )
     .unwrap();
     for i in 1..=6 {
-        c.execute("INSERT INTO leaks VALUES ($1, pseudo_encrypt('log-subject', $2))", &[&(i as i32), &secret(i)]).unwrap();
+        c.execute("INSERT INTO leaks VALUES ($1, pseudo_encrypt('log-subject', $2))", &[&(i as i32), &secret(i)])
+            .unwrap();
     }
     c.batch_execute("INSERT INTO uniq SELECT pseudo_decrypt(v) FROM leaks WHERE id = 2").unwrap();
     let log_start = std::fs::metadata(&log).unwrap().len();

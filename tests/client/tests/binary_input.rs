@@ -33,10 +33,14 @@ fn sqlstate(r: Result<Vec<postgres::Row>, postgres::Error>) -> String {
 fn binary_pseudo_text_input_is_checked_before_use() {
     let mut c = connect();
     setup(&mut c, "binary_input");
-    let good: Vec<u8> = c.query_one("SELECT pseudo_text_send(pseudo_encrypt('bin-a', 'binary value'))", &[]).unwrap().get(0);
-    let recv = |c: &mut postgres::Client, bytes: Vec<u8>| sqlstate(c.query("SELECT pseudo_key_id($1::pseudo_text)", &[&Raw(bytes)]));
-    let decrypt =
-        |c: &mut postgres::Client, bytes: Vec<u8>| sqlstate(c.query("SELECT pseudo_decrypt($1::pseudo_text)", &[&Raw(bytes)]));
+    let good: Vec<u8> =
+        c.query_one("SELECT pseudo_text_send(pseudo_encrypt('bin-a', 'binary value'))", &[]).unwrap().get(0);
+    let recv = |c: &mut postgres::Client, bytes: Vec<u8>| {
+        sqlstate(c.query("SELECT pseudo_key_id($1::pseudo_text)", &[&Raw(bytes)]))
+    };
+    let decrypt = |c: &mut postgres::Client, bytes: Vec<u8>| {
+        sqlstate(c.query("SELECT pseudo_decrypt($1::pseudo_text)", &[&Raw(bytes)]))
+    };
 
     assert_eq!(decrypt(&mut c, good.clone()), "ok", "control");
     for len in 0..good.len() {

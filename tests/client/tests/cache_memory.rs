@@ -28,7 +28,8 @@ fn long_subjects_cost_no_more_memory_than_short_ones() {
     let pid = backend_pid(&mut c);
     // Library, keyring and plan loaded before the first measurement.
     c.query_one("SELECT pseudo_encrypt($1, 'warm up')", &[&tag]).unwrap();
-    let encrypt_all = "SELECT count(pseudo_encrypt(repeat('x', 1000000) || $1 || i, 'v')) FROM generate_series(1, 1000) i";
+    let encrypt_all =
+        "SELECT count(pseudo_encrypt(repeat('x', 1000000) || $1 || i, 'v')) FROM generate_series(1, 1000) i";
     let before = resident_kb(pid);
     let count: i64 = c.query_one(encrypt_all, &[&tag]).unwrap().get(0);
     let grown = resident_kb(pid) - before;

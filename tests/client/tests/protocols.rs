@@ -68,7 +68,12 @@ fn pseudo_text_over_text_binary_and_copy() {
     // Binary parameter in, typed as pseudo_text: stored byte for byte, decrypts.
     c.execute("INSERT INTO protocols VALUES (10, $1)", &[&bin]).unwrap();
     let (same, plain): (bool, String) = {
-        let r = c.query_one("SELECT v = (SELECT v FROM protocols WHERE id = 1), pseudo_decrypt(v) FROM protocols WHERE id = 10", &[]).unwrap();
+        let r = c
+            .query_one(
+                "SELECT v = (SELECT v FROM protocols WHERE id = 1), pseudo_decrypt(v) FROM protocols WHERE id = 10",
+                &[],
+            )
+            .unwrap();
         (r.get(0), r.get(1))
     };
     assert!(same, "binary parameter stored byte for byte");
@@ -81,7 +86,10 @@ fn pseudo_text_over_text_binary_and_copy() {
 
     // COPY TO / FROM in text format.
     let mut out = String::new();
-    c.copy_out("COPY (SELECT id, v FROM protocols WHERE id <= 3 ORDER BY id) TO STDOUT").unwrap().read_to_string(&mut out).unwrap();
+    c.copy_out("COPY (SELECT id, v FROM protocols WHERE id <= 3 ORDER BY id) TO STDOUT")
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     assert_eq!(out.lines().count(), 3);
     let shifted: String = out
         .lines()
@@ -116,7 +124,10 @@ fn pseudo_text_over_text_binary_and_copy() {
         .get(0);
     assert_eq!(n, 3, "COPY BINARY round trip decrypts");
     let same: bool = c
-        .query_one("SELECT bool_and(a.v = b.v) FROM protocols a JOIN protocols b ON b.id = a.id + 30 WHERE a.id <= 3", &[])
+        .query_one(
+            "SELECT bool_and(a.v = b.v) FROM protocols a JOIN protocols b ON b.id = a.id + 30 WHERE a.id <= 3",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert!(same, "COPY BINARY carries the envelopes byte for byte");

@@ -3,7 +3,9 @@
 //! and sets PSEUDO_EXT_TEST_HOST / PSEUDO_EXT_TEST_PORT.
 
 use postgres::Client;
-use pseudo_ext_client_tests::{backend_pid, connect, connect_to, fresh_subject, setup, wait_until_blocked, LOCK_WAIT_TIMEOUT};
+use pseudo_ext_client_tests::{
+    backend_pid, connect, connect_to, fresh_subject, setup, wait_until_blocked, LOCK_WAIT_TIMEOUT,
+};
 use std::thread;
 
 fn decrypt(c: &mut Client, table: &str, id: i32) -> Option<String> {
@@ -60,10 +62,7 @@ fn concurrent_first_use_creates_exactly_one_key() {
     wait_until_blocked(&mut connect(), b_pid, LOCK_WAIT_TIMEOUT);
     tx.commit().unwrap();
     waiter.join().unwrap();
-    let keys: i64 = a
-        .query_one("SELECT count(DISTINCT pseudo_key_id(v)) FROM sess_first_use", &[])
-        .unwrap()
-        .get(0);
+    let keys: i64 = a.query_one("SELECT count(DISTINCT pseudo_key_id(v)) FROM sess_first_use", &[]).unwrap().get(0);
     assert_eq!(keys, 1, "both sessions must use the one key");
     let rows: i64 = a
         .query_one(

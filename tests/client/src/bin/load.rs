@@ -246,7 +246,9 @@ fn run(host: &str, port: &str, db: &str, seconds: u64, clients: usize, subjects:
     let attempts = total + s.errors.values().sum::<u64>();
     let serialization = s.errors_where(|_, code| code == "40001");
     if serialization * 1000 > attempts {
-        failures.push(format!("{serialization} serialization failures (40001) of {attempts} operations, want at most 0.1%"));
+        failures.push(format!(
+            "{serialization} serialization failures (40001) of {attempts} operations, want at most 0.1%"
+        ));
     }
     // The server goes away only when it is killed (crash test), and then
     // under every client, after they all connected.
@@ -263,7 +265,13 @@ fn run(host: &str, port: &str, db: &str, seconds: u64, clients: usize, subjects:
     let unexpected: Vec<_> = s
         .errors
         .keys()
-        .filter(|k| !(k.ends_with(" 55000") || k.ends_with(" 40001") || k.ends_with(" 57P01") || k.ends_with(" connection") || k.as_str() == "connect"))
+        .filter(|k| {
+            !(k.ends_with(" 55000")
+                || k.ends_with(" 40001")
+                || k.ends_with(" 57P01")
+                || k.ends_with(" connection")
+                || k.as_str() == "connect")
+        })
         .collect();
     if !unexpected.is_empty() {
         failures.push(format!("unexpected errors: {unexpected:?}"));
@@ -295,8 +303,8 @@ fn check(host: &str, port: &str, db: &str) -> bool {
             &[],
         )
         .expect("check values");
-    let [live, live_ok, shredded, shredded_null, shredded_subjects, recorded, recorded_shredded, all_shredded]: [i64; 8] =
-        std::array::from_fn(|i| row.get(i));
+    let [live, live_ok, shredded, shredded_null, shredded_subjects, recorded, recorded_shredded, all_shredded]: [i64;
+        8] = std::array::from_fn(|i| row.get(i));
     // The current key by the clients' records, not by the key table: the last
     // rotation recorded (seq order is commit order per subject), or else the
     // one key that every value of a never rotated subject carries.
