@@ -62,6 +62,7 @@ fn build() -> Result<usize, String> {
     if !unsafe { pg_sys::IsUnderPostmaster } {
         return Err("the FHE store runs only in a backend".into());
     }
+    // SAFETY: sigset_t is plain data; all-zero is a valid (empty) set.
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
     block_all_signals(Some(&mut old));
     let built = rayon::ThreadPoolBuilder::new()

@@ -166,9 +166,9 @@ pub fn write_before_commit() -> Result<(), PseudoError> {
 /// Nothing here can fail: reading the plan, then pushing to a Vec.
 #[pg_guard]
 unsafe extern "C-unwind" fn note_table_at_executor_end(query_desc: *mut pg_sys::QueryDesc) {
-    // SAFETY: PostgreSQL passes a valid QueryDesc; read before it is freed.
     // The extension's own statements (key rows, audit rows) are not the caller's.
     let theirs = !crate::owner_context::in_extension_context();
+    // SAFETY: PostgreSQL passes a valid QueryDesc; read before it is freed.
     if let Some(table) = unsafe { written_table(query_desc) }.filter(|_| theirs) {
         PENDING.with_borrow_mut(|parts| {
             for part in parts.iter_mut().filter(|p| p.since_statement_end) {

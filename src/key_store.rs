@@ -91,10 +91,14 @@ pub fn load_keyring(create: bool) -> Result<Keyring, PseudoError> {
     Spi::connect_mut(|client| load_keyring_in(client, create, false))
 }
 
+/// A row of `pseudo_keys.root_key`: epoch, fingerprint, wrapped digest key
+/// (none once the epoch is destroyed).
+type RootKeyRow = (i32, Vec<u8>, Option<Vec<u8>>);
+
 /// [`load_keyring`] on an open SPI connection; `fresh` re-runs a root key command.
 pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) -> Result<Keyring, PseudoError> {
     let source = root_key_source::configured()?;
-    let mut rows: Vec<(i32, Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    let mut rows: Vec<RootKeyRow> = Vec::new();
     for row in client.select(
         "SELECT epoch, fingerprint, wrapped_digest_key FROM pseudo_keys.root_key ORDER BY epoch DESC",
         None,
@@ -164,7 +168,7 @@ pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) ->
 /// Records this database's live and retired root keys next to a shared file
 /// ([`root_key_users`]). On a standby the primary does it. A failure is a
 /// WARNING, once per backend: reading keys must not fail for it.
-fn note_root_key_use(path: &str, rows: &[(i32, Vec<u8>, Option<Vec<u8>>)]) {
+fn note_root_key_use(path: &str, rows: &[RootKeyRow]) {
     thread_local! {
         static WARNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
@@ -233,7 +237,7 @@ pub fn key_by_id(keyring: &Keyring, id: &KeyId) -> Result<StoredKey, PseudoError
             args: &[UUIDOID],
             mutating: false,
         };
-        let row = first_row(client.select(KEY_BY_ID.plan(&client)?, None, &[uuid(id).into()])?)?
+        let row = first_row(client.select(KEY_BY_ID.plan(client)?, None, &[uuid(id).into()])?)?
             .map(|t| t.get_two::<Vec<u8>, i32>())
             .transpose()?;
         if let Some((Some(wrapped), Some(epoch))) = row {
@@ -283,7 +287,6 @@ pub fn for_each_key(
                 break;
             }
             left = left.saturating_sub(batch.len());
-            drop(batch);
             // SAFETY: the batch just fetched, read in place: one deform per
             // row instead of several guarded calls per column, and the
             // wrapped key borrowed, not copied (this runs for every key of a

@@ -22,6 +22,8 @@
 //! * [`no_unwind`]: keeps panics out of the callbacks PostgreSQL calls from C.
 //! * [`error`]: the one error type and its SQLSTATE mapping.
 
+#![warn(clippy::unwrap_used)]
+
 use pgrx::prelude::*;
 
 mod config_check;
@@ -84,6 +86,7 @@ pub extern "C-unwind" fn _PG_init() {
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
+#[allow(clippy::unwrap_used)]
 mod tests {
     include!("pg_tests.rs");
 }

@@ -246,6 +246,7 @@ impl RunningCommand<'_> {
     fn interrupt_or_deadline(&mut self, deadline: Instant, timeout_ms: u64) -> Result<(), PseudoError> {
         // SAFETY: read flags the backend's signal handlers set.
         if unsafe { pg_sys::InterruptPending } != 0 {
+            // SAFETY: as above, flags set by the signal handlers.
             if unsafe { pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0 } {
                 self.kill();
             }

@@ -18,6 +18,7 @@ impl_sql_translatable!(Varlena, "bytea");
 // context, which is where PostgreSQL expects a pass-by-reference result.
 unsafe impl BoxRet for Varlena {
     unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        // SAFETY: as above: a valid varlena datum, returned by value.
         unsafe { fcinfo.return_raw_datum(self.0) }
     }
 }

@@ -17,6 +17,8 @@
 //! `--key` defaults to `$PSEUDO_FHE_KEY`, else `pseudo_fhe_client.key`;
 //! `--db` to `$PSEUDO_FHE_DB`, else `host=/var/run/postgresql dbname=postgres`.
 
+#![forbid(unsafe_code)]
+
 use postgres::{Client, NoTls};
 use pseudo_fhe::client::ClientKeys;
 use std::io::Write;

@@ -106,7 +106,7 @@ pub fn sealed_len(plaintext_len: usize) -> Result<usize, CoreError> {
 /// structure the same way as [`Envelope::parse`]. Errors name what is wrong and
 /// never echo the input.
 pub fn from_hex(text: &[u8]) -> Result<Vec<u8>, CoreError> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(CoreError::MalformedText("odd number of hex digits"));
     }
     // Length checks first: a huge input is refused before it is decoded.

@@ -12,6 +12,8 @@
 //! Nothing here logs, prints or formats key bytes or plaintext: secret types have
 //! no `Debug` and are zeroized on drop.
 
+#![forbid(unsafe_code)]
+
 pub mod cached_keys;
 pub mod envelope;
 pub mod error;

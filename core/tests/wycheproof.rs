@@ -52,6 +52,9 @@ struct Case {
     result: String,
 }
 
+/// One changed input to ccm_decrypt: what changed, nonce, associated data, sealed bytes.
+type Changed = (&'static str, [u8; 13], Vec<u8>, Vec<u8>);
+
 fn load() -> File {
     let path = format!("{}/tests/vectors/aes_ccm_test.json", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -184,7 +187,7 @@ fn matching_group_encrypts_decrypts_and_refuses_every_changed_copy() {
         assert_eq!(cipher.ccm_decrypt(&nonce, &aad, &sealed).unwrap(), msg, "tc {}", t.id);
 
         let last = sealed.len() - 1;
-        let mut changed: Vec<(&str, [u8; 13], Vec<u8>, Vec<u8>)> = vec![
+        let mut changed: Vec<Changed> = vec![
             ("tag, last bit", nonce, aad.clone(), flip(&sealed, last, 0x01)),
             ("tag, first bit", nonce, aad.clone(), flip(&sealed, sealed.len() - 16, 0x80)),
             ("nonce, first byte", flip(&nonce, 0, 0x01).try_into().unwrap(), aad.clone(), sealed.clone()),

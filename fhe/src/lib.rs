@@ -23,6 +23,8 @@
 //! * [`client`]: the client key, encryption and decryption;
 //! * [`error`]: what can be wrong with bytes handed to a store.
 
+#![forbid(unsafe_code)]
+
 pub mod boxed;
 pub mod chunks;
 pub mod client;

@@ -31,7 +31,7 @@ pub fn blocks_for(bits: usize) -> usize {
 }
 
 pub fn bits_supported(bits: usize) -> bool {
-    (MIN_BITS..=MAX_BITS).contains(&bits) && bits % BITS_PER_BLOCK == 0
+    (MIN_BITS..=MAX_BITS).contains(&bits) && bits.is_multiple_of(BITS_PER_BLOCK)
 }
 
 pub fn atomic_pattern() -> AtomicPatternParameters {
