@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of pseudo_ext and exits non-zero on any failure:
+# Runs every test of pseudo_ext and exits non-zero on any failure.
+#   ./scripts/test.sh         everything below (CI runs this)
+#   ./scripts/test.sh quick   style (0.) and the pure core's tests only: a minute once built
+#   0. style: cargo fmt --check and cargo clippy -D warnings; a failure stops the run at once
 #   1. cargo test of the pure core (NIST CAVP + Wycheproof vectors, envelope, wrapping),
 #      and a short fuzzing run of its parsers (proptest, release build)
 #   2. cargo pgrx test: #[pg_test]s inside a real backend
@@ -13,6 +16,8 @@
 #      binary input, plaintext and key bytes at rest and in the log
 set -uo pipefail
 cd "$(dirname "$0")/.."
+MODE=${1:-all}
+case "$MODE" in all|quick) ;; *) echo "usage: scripts/test.sh [quick]" >&2; exit 2 ;; esac
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
 . tests/lib.sh   # CLIENT_PKGS: one package selection for every build that links TFHE-rs
 
@@ -49,6 +54,13 @@ count_script() {  # "ok:" lines pass; a FAIL line, an abort or no check at all i
     tally "$ok" 0
 }
 
+# Style first: a formatting or lint break fails in a minute, not after the
+# whole run (clippy checks in the release profile the builds below use).
+step "style: cargo fmt --check; cargo clippy --workspace --all-targets -- -D warnings" "$LOGS/style.log" \
+    bash -c 'cargo fmt --all --check && cargo clippy --release --workspace --all-targets -- -D warnings'
+tally "$((rc == 0))" 0
+if [ $rc -ne 0 ]; then echo; echo "style failed: fix it first (cargo fmt --all; cargo clippy)"; exit 1; fi
+
 step "released install scripts unchanged (sql/released/SHA256SUMS)" "$LOGS/released.log" \
     bash -c 'cd sql/released && sha256sum -c SHA256SUMS'
 tally "$((rc == 0))" 0
@@ -58,6 +70,11 @@ core_targets=$(ls core/tests/*.rs | xargs -n1 basename | sed 's/\.rs$//' | grep 
 step "core unit and vector tests (cargo test -p pseudo_core)" "$LOGS/core.log" \
     cargo test --no-fail-fast -p pseudo_core --lib $core_targets
 count_cargo "$LOGS/core.log"
+
+if [ "$MODE" = quick ]; then
+    echo; echo "quick: $passed passed, $failed failed"
+    [ "$failed" -eq 0 ]; exit $?
+fi
 
 # Fuzzing, short run: 1,000,000 cases for each of the 5 properties in core/tests/fuzz.rs
 # (the README records the last 10-million-execution run).
