@@ -2,7 +2,8 @@
 # Runs every test of pseudo_ext and exits non-zero on any failure.
 #   ./scripts/test.sh         everything below (CI runs this)
 #   ./scripts/test.sh quick   style (0.) and the pure core's tests only: a minute once built
-#   0. style: cargo fmt --check and cargo clippy -D warnings; a failure stops the run at once
+#   0. style: cargo fmt --check, the module map (scripts/module_map.py) and cargo clippy -D warnings;
+#      a failure stops the run at once
 #   1. cargo test of the pure core (NIST CAVP + Wycheproof vectors, envelope, wrapping),
 #      and a short fuzzing run of its parsers (proptest, release build)
 #   2. cargo pgrx test: #[pg_test]s inside a real backend
@@ -56,8 +57,9 @@ count_script() {  # "ok:" lines pass; a FAIL line, an abort or no check at all i
 
 # Style first: a formatting or lint break fails in a minute, not after the
 # whole run (clippy checks in the release profile the builds below use).
-step "style: cargo fmt --check; cargo clippy --workspace --all-targets -- -D warnings" "$LOGS/style.log" \
-    bash -c 'cargo fmt --all --check && cargo clippy --release --workspace --all-targets -- -D warnings'
+step "style: cargo fmt --check; module map (no import circle, docs/architecture.md); cargo clippy -D warnings" "$LOGS/style.log" \
+    bash -c 'cargo fmt --all --check && python3 scripts/module_map.py && python3 scripts/module_map.py --control &&
+             cargo clippy --release --workspace --all-targets -- -D warnings'
 tally "$((rc == 0))" 0
 if [ $rc -ne 0 ]; then echo; echo "style failed: fix it first (cargo fmt --all; cargo clippy)"; exit 1; fi
 

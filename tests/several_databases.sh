@@ -3,7 +3,7 @@
 # path). A database's first root key epoch takes the newest key in the file,
 # and pseudo_destroy_root_key refuses a key that another database sharing
 # the file still uses (each lists its keys in <file>.users, see
-# src/root_key_users.rs). Three databases rotate in different orders:
+# src/pseudo/root_key_users.rs). Three databases rotate in different orders:
 #   A and B start on K1; A rotates (K2); C starts on K2; A retires K1 and may
 #   not destroy it (B uses it); B rotates (adopts K2) and retires K1; now A
 #   destroys K1. C rotates (K3), A rotates (adopts K3) and retires K2: A may

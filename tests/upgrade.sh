@@ -58,7 +58,7 @@ check "rotate,rewrap 10,root_rotate,rotate,rewrap 10" "$(q upgraded -c "SELECT s
 # on to the current version (0.4.0: audit rows from the code that did the
 # work; FHE stores owned through an owner token)
 # The update lists the database's root keys for the other databases sharing
-# the file (src/root_key_users.rs), even if nothing loads them afterwards:
+# the file (src/pseudo/root_key_users.rs), even if nothing loads them afterwards:
 # its list is removed first, and no statement below this loads the keys.
 keyfile=$(q upgraded -c "LOAD 'pseudo_ext'" -c "SHOW pseudo_ext.root_key_file")
 case $keyfile in /*) ;; *) keyfile=$(q upgraded -c "SHOW data_directory")/$keyfile ;; esac

@@ -1,5 +1,5 @@
 -- PostgreSQL's own "permission denied" errors on pseudo_ext's objects carry a
--- HINT naming the role to grant (src/role_hints.rs). The hook that adds it is
+-- HINT naming the role to grant (src/pg/role_hints.rs). The hook that adds it is
 -- installed when the library loads: with shared_preload_libraries from the
 -- first statement; here LOAD stands in for that.
 LOAD 'pseudo_ext';

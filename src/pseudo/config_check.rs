@@ -3,8 +3,8 @@
 //! retired epoch's root key still exists.
 
 use crate::error::PseudoError;
-use crate::owner_context::as_extension_owner;
-use crate::root_key_source::{self, Source};
+use crate::pg::owner_context::as_extension_owner;
+use crate::pseudo::root_key_source::{self, Source};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::path::{Path, PathBuf};
@@ -100,7 +100,7 @@ fn note_root_key_use(path: &str) -> Result<(), String> {
     let list = |retired: bool| -> Vec<[u8; 32]> {
         rows.iter().filter(|(_, r)| *r == retired).filter_map(|(fp, _)| fp.as_slice().try_into().ok()).collect()
     };
-    crate::root_key_users::note(path, &list(false), &list(true)).map_err(|e| e.kind().to_string())
+    crate::pseudo::root_key_users::note(path, &list(false), &list(true)).map_err(|e| e.kind().to_string())
 }
 
 /// Whether pseudo_ext is in shared_preload_libraries.

@@ -22,9 +22,9 @@
 //! pseudo_ext's own messages never carry data and are logged as they are.
 //!
 //! The same hook completes PostgreSQL's "permission denied" errors on our
-//! objects with a HINT naming the role to grant ([`crate::role_hints`]).
+//! objects with a HINT naming the role to grant ([`crate::pg::role_hints`]).
 
-use crate::no_unwind::no_unwind;
+use crate::pg::no_unwind::no_unwind;
 use pgrx::pg_sys;
 use std::cell::Cell;
 use std::ffi::CStr;
@@ -93,7 +93,7 @@ unsafe extern "C-unwind" fn hide_statement(edata: *mut pg_sys::ErrorData) {
                 if ours || about_us {
                     e.hide_stmt = true;
                 }
-                crate::role_hints::add_hint(e);
+                crate::pg::role_hints::add_hint(e);
                 if !ours && e.output_to_server && (about_us || in_plaintext_statement()) && !REDACTING.get() {
                     e.hide_stmt = true;
                     redact_for_server_log(e);

@@ -20,7 +20,7 @@
 //! registers it) has no list yet.
 
 use crate::error::PseudoError;
-use crate::root_key_source::{lock_file, replace_file};
+use crate::pseudo::root_key_source::{lock_file, replace_file};
 use pgrx::pg_sys;
 use std::cell::RefCell;
 use std::collections::BTreeSet;

@@ -7,8 +7,9 @@
 //! is an error (22004), never a silently unbound value.
 
 use crate::error::{OrRaise, PseudoError};
-use crate::varlena_out::{varlena_with, Varlena};
-use crate::{config_check, key_audit, key_cache, key_store, log_filter, root_rotation};
+use crate::pg::log_filter;
+use crate::pg::varlena_out::{varlena_with, Varlena};
+use crate::pseudo::{config_check, key_audit, key_cache, key_store, root_rotation};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, Uuid};
 use pseudo_core::envelope::{self, Envelope};

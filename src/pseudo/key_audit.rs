@@ -21,8 +21,8 @@
 //! aborts).
 
 use crate::error::{OrRaise, PseudoError};
-use crate::owner_context::as_extension_owner;
-use crate::prepared::Statement;
+use crate::pg::owner_context::as_extension_owner;
+use crate::pg::prepared::Statement;
 use pgrx::pg_sys::BuiltinOid::{INT8OID, OIDARRAYOID, UUIDARRAYOID};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -167,7 +167,7 @@ pub fn write_before_commit() -> Result<(), PseudoError> {
 #[pg_guard]
 unsafe extern "C-unwind" fn note_table_at_executor_end(query_desc: *mut pg_sys::QueryDesc) {
     // The extension's own statements (key rows, audit rows) are not the caller's.
-    let theirs = !crate::owner_context::in_extension_context();
+    let theirs = !crate::pg::owner_context::in_extension_context();
     // SAFETY: PostgreSQL passes a valid QueryDesc; read before it is freed.
     if let Some(table) = unsafe { written_table(query_desc) }.filter(|_| theirs) {
         PENDING.with_borrow_mut(|parts| {
@@ -220,7 +220,7 @@ fn write_pending() -> Result<(), PseudoError> {
         mine
     });
     // The extension was dropped in this transaction: nothing to write to.
-    if mine.is_empty() || !crate::owner_context::relation_exists(c"audit_log") {
+    if mine.is_empty() || !crate::pg::owner_context::relation_exists(c"audit_log") {
         return Ok(());
     }
     for action in [Action::Create, Action::Rewrap] {

@@ -4,7 +4,7 @@
 //! Reads and writes run as the extension owner (the tables are not granted
 //! to anyone); the caller must have the privileges of the role that created
 //! the store. The computation runs with no SPI connection open, on the
-//! worker pool of [`crate::fhe_pool`], pausing between batches to check for
+//! worker pool of [`crate::fhe::pool`], pausing between batches to check for
 //! cancel and `statement_timeout`.
 //!
 //! A SET locks its store's row (`FOR NO KEY UPDATE`) before it reads the
@@ -14,8 +14,8 @@
 //! update is lost. GETs do not wait: they read one consistent snapshot.
 
 use crate::error::PseudoError;
-use crate::fhe_pool;
-use crate::owner_context::as_extension_owner;
+use crate::fhe::pool;
+use crate::pg::owner_context::as_extension_owner;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
@@ -165,7 +165,7 @@ fn server_key(client: &SpiClient<'_>, row: &StoreRow) -> Result<Rc<ServerKey>, P
         .get::<Vec<u8>>(1)?
         .unwrap_or_default();
     let (_, compressed) = wire::decode_server_key(&blob)?;
-    let key = Rc::new(fhe_pool::decompress(compressed));
+    let key = Rc::new(pool::decompress(compressed));
     SERVER_KEY.with_borrow_mut(|c| *c = Some((row.id, key.clone())));
     Ok(key)
 }
@@ -178,7 +178,7 @@ fn load_slots(client: &SpiClient<'_>, row: &StoreRow) -> Result<Store, PseudoErr
         &[row.id.into()],
     )?;
     for (expected, slot) in table.enumerate() {
-        fhe_pool::check_for_interrupts(); // decoding a large store takes a while
+        pool::check_for_interrupts(); // decoding a large store takes a while
         if slot.get::<i32>(1)? != Some(expected as i32) {
             return Err(PseudoError::KeyStore("store slots are not numbered 0..capacity".into()));
         }
@@ -194,7 +194,7 @@ fn load_slots(client: &SpiClient<'_>, row: &StoreRow) -> Result<Store, PseudoErr
 }
 
 fn pace() -> Pace<'static> {
-    Pace::per_thread(fhe_pool::check_for_interrupts)
+    Pace::per_thread(pool::check_for_interrupts)
 }
 
 fn check_shape(capacity: i32, key_bits: i32, value_bits: i32) -> Result<(), PseudoError> {
@@ -253,8 +253,8 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
         ));
     }
     let (key_id, compressed) = wire::decode_server_key(server_key)?;
-    fhe_pool::ensure()?;
-    let sks = fhe_pool::decompress(compressed);
+    pool::ensure()?;
+    let sks = pool::decompress(compressed);
     let empty = Store::empty(&sks, capacity as usize, key_bits as usize, value_bits as usize);
     // Empty slots differ only in their keys' noise bookkeeping, which
     // repeats every KEY_CLEAN_PERIOD slots (Store::empty).
@@ -335,7 +335,7 @@ fn create_owner_token() -> Result<pg_sys::Oid, PseudoError> {
 /// `pseudo_fhe_get`: the encrypted value and found flag for an encrypted key.
 pub fn get(name: &str, query: &[u8]) -> Result<Vec<u8>, PseudoError> {
     require_owner_tokens()?;
-    fhe_pool::ensure()?;
+    pool::ensure()?;
     let caller = Caller::current();
     let (row, query, sks, store) = as_extension_owner(|| {
         Spi::connect_mut(|client| {
@@ -353,7 +353,7 @@ pub fn get(name: &str, query: &[u8]) -> Result<Vec<u8>, PseudoError> {
 /// `pseudo_fhe_set`: stores an encrypted pair; the encrypted "stored" flag.
 pub fn set(name: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>, PseudoError> {
     require_owner_tokens()?;
-    fhe_pool::ensure()?;
+    pool::ensure()?;
     let caller = Caller::current();
     let (row, operands, sks, mut store) = as_extension_owner(|| {
         Spi::connect_mut(|client| {
@@ -372,7 +372,7 @@ pub fn set(name: &str, key: &[u8], value: &[u8]) -> Result<Vec<u8>, PseudoError>
         Spi::connect_mut(|client| {
             // Every slot is rewritten, changed or not: which one changed is the secret.
             for i in 0..store.capacity() {
-                fhe_pool::check_for_interrupts();
+                pool::check_for_interrupts();
                 client.update(
                     "UPDATE pseudo_fhe.slot SET key = $3, value = $4, occupied = $5 \
                      WHERE store_id = $1 AND slot = $2",

@@ -23,10 +23,10 @@
 //! rotation committed meanwhile) is dropped and the lookup retried once.
 
 use crate::error::{OrRaise, PseudoError};
-use crate::key_store::{self, Keyring, StoredKey};
-use crate::key_writes;
-use crate::no_unwind::no_unwind;
-use crate::owner_context::{as_extension_owner, key_table_oid};
+use crate::pg::no_unwind::no_unwind;
+use crate::pg::owner_context::{as_extension_owner, key_table_oid};
+use crate::pseudo::key_store::{self, Keyring, StoredKey};
+use crate::pseudo::key_writes;
 use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
 use pseudo_core::cached_keys::{Cached, CachedKeys, BYTES_PER_KEY};
 use pseudo_core::subject_key::SubjectKeyBytes;
@@ -127,12 +127,13 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
     // of them: the cache would keep keys that ROLLBACK PREPARED (from any
     // session) removes, and a root key file created or a removal scheduled
     // here would not follow COMMIT/ROLLBACK PREPARED.
-    if event == XACT_EVENT_PRE_PREPARE && (key_writes::wrote_keys() || crate::root_rotation::removal_pending()) {
+    if event == XACT_EVENT_PRE_PREPARE && (key_writes::wrote_keys() || crate::pseudo::root_rotation::removal_pending())
+    {
         PseudoError::PrepareAfterKeyChange.raise();
     }
     // Before the point of no return: the rewrap audit row commits with the work.
     if event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE {
-        crate::key_audit::write_before_commit().or_raise();
+        crate::pseudo::key_audit::write_before_commit().or_raise();
     }
     let wrote_keys = matches!(
         event,
@@ -144,19 +145,19 @@ unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: 
     ) && key_writes::at_transaction_end();
     let completed = no_unwind(|| match event {
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
-            crate::key_audit::at_transaction_end();
+            crate::pseudo::key_audit::at_transaction_end();
             if wrote_keys {
                 GENERATION.fetch_add(1, Ordering::AcqRel);
             }
-            crate::root_rotation::at_transaction_end(false);
+            crate::pseudo::root_rotation::at_transaction_end(false);
         }
         XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT => {
-            crate::key_audit::at_transaction_end();
-            crate::root_rotation::at_transaction_end(true);
+            crate::pseudo::key_audit::at_transaction_end();
+            crate::pseudo::root_rotation::at_transaction_end(true);
         }
         XACT_EVENT_PREPARE => {
-            crate::key_audit::at_transaction_end();
-            crate::root_rotation::at_transaction_end(false);
+            crate::pseudo::key_audit::at_transaction_end();
+            crate::pseudo::root_rotation::at_transaction_end(false);
         }
         _ => {}
     });
@@ -178,9 +179,9 @@ unsafe extern "C-unwind" fn on_subxact_event(
             if key_writes::wrote_keys() {
                 GENERATION.fetch_add(1, Ordering::AcqRel);
             }
-            crate::key_store::forget_epoch_lock();
-            crate::root_rotation::at_subtransaction_abort(my);
-            crate::key_audit::at_subtransaction_abort(my);
+            crate::pseudo::key_store::forget_epoch_lock();
+            crate::pseudo::root_rotation::at_subtransaction_abort(my);
+            crate::pseudo::key_audit::at_subtransaction_abort(my);
         }
     });
     if !completed {
@@ -216,7 +217,7 @@ fn keyring(create: bool) -> Result<Rc<Keyring>, PseudoError> {
         c.keyring.clone()
     });
     // The source settings are reloadable: a changed setting means a reload.
-    let source = crate::root_key_source::configured()?;
+    let source = crate::pseudo::root_key_source::configured()?;
     if let Some(k) = cached.filter(|k| k.source == source) {
         return Ok(k);
     }

@@ -1,7 +1,7 @@
 //! HINTs for PostgreSQL's own "permission denied" errors on the extension's
 //! objects: which role to grant. The executor raises them before any of our
 //! code runs, so they are completed in the `emit_log_hook` of
-//! [`crate::log_filter`], which sees every error before it reaches the client
+//! [`crate::pg::log_filter`], which sees every error before it reaches the client
 //! and the log. Only an error without a hint gets one; the text is static and
 //! copied into `ErrorContext`, where PostgreSQL keeps the rest of the error.
 

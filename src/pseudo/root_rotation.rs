@@ -22,9 +22,9 @@
 //! created before it.
 
 use crate::error::PseudoError;
-use crate::key_store::{self, first_row, load_keyring_in, Keyring};
-use crate::root_key_source::{self, Source};
-use crate::root_key_users;
+use crate::pseudo::key_store::{self, first_row, load_keyring_in, Keyring};
+use crate::pseudo::root_key_source::{self, Source};
+use crate::pseudo::root_key_users;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{pg_sys, Uuid};
@@ -88,7 +88,7 @@ pub fn rotate() -> Result<i32, PseudoError> {
         let old_epoch = ring.epoch;
         let epoch = old_epoch + 1;
         let wrapped_digest = root.wrap_digest_key(epoch as u32, &ring.digest)?;
-        crate::key_writes::note_key_write();
+        crate::pseudo::key_writes::note_key_write();
         client.update(
             "UPDATE pseudo_keys.root_key SET superseded_at = pg_catalog.now() WHERE epoch = $1",
             None,
@@ -142,7 +142,7 @@ pub fn retire(epoch: i32) -> Result<i64, PseudoError> {
         let mut rewrapped = 0;
         if !already_retired {
             rewrapped = rewrap_keys(client, &ring, ring.current_root(), ring.epoch, Some(epoch))?;
-            crate::key_writes::note_key_write();
+            crate::pseudo::key_writes::note_key_write();
             client.update(
                 "UPDATE pseudo_keys.root_key
                  SET retired_at = pg_catalog.now(), superseded_at = COALESCE(superseded_at, pg_catalog.now()),

@@ -1,5 +1,5 @@
 //! The `pseudo_keys` tables, read and written through SPI. Every function here
-//! runs inside [`crate::owner_context::as_extension_owner`]; queries are fixed
+//! runs inside [`crate::pg::owner_context::as_extension_owner`]; queries are fixed
 //! strings with bound parameters and schema-qualified table names. The queries
 //! of the encrypt/decrypt paths use only columns that exist since 0.1.0, so the
 //! library keeps working between a package upgrade and `ALTER EXTENSION UPDATE`.
@@ -22,10 +22,10 @@
 //!   serialization failure (40001), never a second key.
 
 use crate::error::PseudoError;
-use crate::owner_context::relation_exists;
-use crate::prepared::Statement;
-use crate::root_key_source::{self, Keys, Source};
-use crate::root_key_users;
+use crate::pg::owner_context::relation_exists;
+use crate::pg::prepared::Statement;
+use crate::pseudo::root_key_source::{self, Keys, Source};
+use crate::pseudo::root_key_users;
 use pgrx::pg_sys::BuiltinOid::{BYTEAOID, INT4OID, TEXTOID, UUIDARRAYOID, UUIDOID};
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiTupleTable};
@@ -196,7 +196,7 @@ fn note_root_key_use(path: &str, rows: &[RootKeyRow]) {
 fn first_root_key_row(client: &mut SpiClient<'_>, source: &Source, root: &RootKey) -> Result<DigestKey, PseudoError> {
     let digest = DigestKey::generate()?;
     let wrapped = root.wrap_digest_key(1, &digest)?;
-    crate::key_writes::note_key_write();
+    crate::pseudo::key_writes::note_key_write();
     let fingerprint = root.fingerprint().to_vec();
     let inserted = client.update(
         "INSERT INTO pseudo_keys.root_key (epoch, fingerprint, wrapped_digest_key) VALUES (1, $1, $2)
@@ -255,7 +255,7 @@ pub fn key_by_id(keyring: &Keyring, id: &KeyId) -> Result<StoredKey, PseudoError
 /// The planner's estimate of the number of keys (`pg_class.reltuples`),
 /// when the key table was ever vacuumed or analyzed.
 pub fn estimated_key_count() -> Option<usize> {
-    let rel = crate::owner_context::key_table_oid(c"subject_key").ok()?;
+    let rel = crate::pg::owner_context::key_table_oid(c"subject_key").ok()?;
     // SAFETY: a syscache lookup of an existing relation, released at once.
     unsafe {
         let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, rel.into());
@@ -402,7 +402,7 @@ fn lock_subject(client: &mut SpiClient<'_>, digest: &[u8]) -> Result<bool, Pseud
 /// use (encryption path).
 pub fn current_key(keyring: &Keyring, digest: &[u8; 32]) -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
     let key = current_key_in(keyring, digest.as_slice())?;
-    crate::key_audit::write_if_full()?;
+    crate::pseudo::key_audit::write_if_full()?;
     Ok(key)
 }
 
@@ -462,7 +462,7 @@ pub fn rotate_subject(keyring: &Keyring, subject: &[u8]) -> Result<KeyId, Pseudo
 }
 
 thread_local! {
-    /// The transaction (by [`crate::key_writes::transaction_serial`]) and root
+    /// The transaction (by [`crate::pseudo::key_writes::transaction_serial`]) and root
     /// epoch last locked: the lock holds until the transaction ends, so later
     /// keys of the same transaction need not take it again. Forgotten when a
     /// subtransaction aborts (that releases the locks it took).
@@ -483,7 +483,7 @@ fn lock_current_epoch(client: &mut SpiClient<'_>, keyring: &Keyring) -> Result<(
     };
     static NEWEST_EPOCH: Statement =
         Statement { sql: "SELECT max(epoch) FROM pseudo_keys.root_key", args: &[], mutating: false };
-    let this = (crate::key_writes::transaction_serial(), keyring.epoch);
+    let this = (crate::pseudo::key_writes::transaction_serial(), keyring.epoch);
     if EPOCH_LOCKED.get() == Some(this) {
         return Ok(());
     }
@@ -533,7 +533,7 @@ fn insert_subject_and_first_key(
     let id = new_key_id()?;
     let key = SubjectKey::generate_bytes()?;
     let wrapped = keyring.current_root().wrap_subject_key(&id, &key)?;
-    crate::key_writes::note_key_write();
+    crate::pseudo::key_writes::note_key_write();
     let inserted = client.update(
         INSERT_SUBJECT_AND_KEY.plan(client)?,
         None,
@@ -542,7 +542,7 @@ fn insert_subject_and_first_key(
     if inserted.is_empty() {
         return Ok(None);
     }
-    crate::key_audit::note_create(&id);
+    crate::pseudo::key_audit::note_create(&id);
     Ok(Some((id, key)))
 }
 
@@ -555,7 +555,7 @@ fn insert_key(
     lock_current_epoch(client, keyring)?;
     let id = new_key_id()?;
     let key = SubjectKey::generate_bytes()?;
-    crate::key_writes::note_key_write();
+    crate::pseudo::key_writes::note_key_write();
     let wrapped = keyring.current_root().wrap_subject_key(&id, &key)?;
     static INSERT_KEY: Statement = Statement {
         sql: "INSERT INTO pseudo_keys.subject_key (key_id, subject_digest, version, root_epoch, wrapped_key)
@@ -575,8 +575,8 @@ fn insert_key(
         .get_one::<i32>()?
         .unwrap_or(1);
     if version == 1 {
-        // One row per transaction ([`crate::key_audit`]).
-        crate::key_audit::note_create(&id);
+        // One row per transaction ([`crate::pseudo::key_audit`]).
+        crate::pseudo::key_audit::note_create(&id);
     } else {
         audit(client, "rotate", vec![uuid(&id)], &format!("{{\"version\": {version}}}"))?;
     }
