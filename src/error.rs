@@ -16,6 +16,16 @@ pub enum PseudoError {
     PlaintextTooLong(usize),
     /// Tampered value, or a value whose key id was swapped (XX001). Opaque.
     DecryptionFailed,
+    /// A subject's wrapped key does not unwrap under the root key of its
+    /// epoch: its row was altered (XX001).
+    SubjectKeyUnwrap,
+    /// The digest key wrapped under this root key epoch does not unwrap: the
+    /// row was altered (XX001).
+    DigestKeyUnwrap(i32),
+    /// Wrapping a key under the root key failed (XX000).
+    KeyWrapFailed,
+    /// A root key that is not 32 bytes of hex, outside a key source (F0000).
+    RootKeyMalformed(&'static str),
     /// No key with this id exists or ever existed here (42704).
     UnknownKey(KeyId),
     /// `pseudo_encrypt` for a subject whose keys were shredded (55000).
@@ -90,7 +100,10 @@ impl From<CoreError> for PseudoError {
             CoreError::Randomness => PseudoError::Randomness,
             CoreError::MalformedText(_) | CoreError::UnsupportedVersion(_) => PseudoError::InvalidText(e),
             CoreError::MalformedEnvelope(_) => PseudoError::InvalidBinary(e),
-            CoreError::DecryptionFailed | CoreError::MalformedRootKey(_) => PseudoError::DecryptionFailed,
+            CoreError::DecryptionFailed => PseudoError::DecryptionFailed,
+            CoreError::UnwrapFailed => PseudoError::SubjectKeyUnwrap,
+            CoreError::WrapFailed => PseudoError::KeyWrapFailed,
+            CoreError::MalformedRootKey(why) => PseudoError::RootKeyMalformed(why),
         }
     }
 }
@@ -100,6 +113,10 @@ impl From<pgrx::spi::SpiError> for PseudoError {
         PseudoError::KeyStore(e.to_string())
     }
 }
+
+/// The hint of a key row that no longer unwraps.
+const RESTORE_KEY_ROWS: &str =
+    "Restore the pseudo_keys tables from a backup taken with this root key file; the values under that key cannot be decrypted until then.";
 
 impl PseudoError {
     fn parts(&self) -> (PgSqlErrorCode, String, Option<String>) {
@@ -113,6 +130,22 @@ impl PseudoError {
                 Some("Split the value, or store large documents outside pseudo_text.".into()),
             ),
             PseudoError::DecryptionFailed => (ERRCODE_DATA_CORRUPTED, CoreError::DecryptionFailed.to_string(), None),
+            PseudoError::SubjectKeyUnwrap => (
+                ERRCODE_DATA_CORRUPTED,
+                "a subject's wrapped key does not unwrap under the root key of its epoch: its row in pseudo_keys.subject_key was altered".into(),
+                Some(RESTORE_KEY_ROWS.into()),
+            ),
+            PseudoError::DigestKeyUnwrap(epoch) => (
+                ERRCODE_DATA_CORRUPTED,
+                format!("the wrapped digest key of root key epoch {epoch} does not unwrap under its root key: its row in pseudo_keys.root_key was altered"),
+                Some(RESTORE_KEY_ROWS.into()),
+            ),
+            PseudoError::KeyWrapFailed => (ERRCODE_INTERNAL_ERROR, CoreError::WrapFailed.to_string(), None),
+            PseudoError::RootKeyMalformed(why) => (
+                ERRCODE_CONFIG_FILE_ERROR,
+                CoreError::MalformedRootKey(why).to_string(),
+                Some("Restore the root key file from your backup.".into()),
+            ),
             PseudoError::UnknownKey(id) => (
                 ERRCODE_UNDEFINED_OBJECT,
                 format!("no pseudo_ext key with id {}", pgrx::Uuid::from_bytes(*id)),

@@ -40,6 +40,23 @@ check ok "$(sqlstate "$keys/two.key" "SELECT count(pseudo_decrypt(v)) FROM t")" 
 check 1 "$(q -c "SET pseudo_ext.root_key_file = '$keys/line2.key'" -c "SELECT pseudo_decrypt(v) FROM t" 2>&1 | grep -c 'line 2 is not 64 hexadecimal digits')" "a malformed line is named by number, not shown"
 newkey "$keys/root_owned.key" 600 root
 check 58030 "$(sqlstate "$keys/root_owned.key" "SELECT pseudo_decrypt(v) FROM t")" "unreadable root key file"
+# A key row altered in the table: the error names the wrapped key that does
+# not unwrap (XX001, data corrupted), not a pseudo_text value. The row is put
+# back afterwards.
+good() { q -c "SET pseudo_ext.root_key_file = '$keys/good.key'" "$@" 2>&1; }
+flip() { echo "set_byte($1, 20, get_byte($1, 20) # 1)"; }
+q -c "UPDATE pseudo_keys.root_key SET wrapped_digest_key = $(flip wrapped_digest_key)"
+check XX001 "$(sqlstate "$keys/good.key" "SELECT pseudo_decrypt(v) FROM t")" "altered wrapped digest key: data corrupted"
+check 1 "$(good -c "SELECT pseudo_decrypt(v) FROM t" | grep -c 'pseudo_ext: the wrapped digest key of root key epoch 1 does not unwrap')" \
+      "altered wrapped digest key: the message says which key, not that a value was altered"
+q -c "UPDATE pseudo_keys.root_key SET wrapped_digest_key = $(flip wrapped_digest_key)"
+check "rk value" "$(good -c "SELECT pseudo_decrypt(v) FROM t")" "wrapped digest key put back: decrypts"
+q -c "UPDATE pseudo_keys.subject_key SET wrapped_key = $(flip wrapped_key)"
+check XX001 "$(sqlstate "$keys/good.key" "SELECT pseudo_decrypt(v) FROM t")" "altered wrapped subject key: data corrupted"
+check 1 "$(good -c "SELECT pseudo_decrypt(v) FROM t" | grep -c "pseudo_ext: a subject's wrapped key does not unwrap under the root key of its epoch")" \
+      "altered wrapped subject key: the message says so, not that the value was altered"
+q -c "UPDATE pseudo_keys.subject_key SET wrapped_key = $(flip wrapped_key)"
+check "rk value" "$(good -c "SELECT pseudo_decrypt(v) FROM t")" "wrapped subject key put back: decrypts"
 as_plain() { psql -h "$dir" -p "$port" -U postgres -X -q -At -d rootkey_test "$@" 2>&1; }
 q -c "DROP ROLE IF EXISTS rk_plain" -c "CREATE ROLE rk_plain"
 check 1 "$(as_plain -c "LOAD 'pseudo_ext'" -c "SET ROLE rk_plain" -c "SET pseudo_ext.root_key_file = '/tmp/x'" \

@@ -17,6 +17,12 @@ pub enum CoreError {
     /// Authentication failed: wrong key, tampered or truncated data. One opaque
     /// variant on purpose, so callers cannot tell which check failed.
     DecryptionFailed,
+    /// A wrapped key (subject or digest key) that does not unwrap under the
+    /// root key: its bytes, key id or epoch were altered, or another root key
+    /// with the same fingerprint was supplied. Opaque, like DecryptionFailed.
+    UnwrapFailed,
+    /// Wrapping a key under the root key failed (AES-CCM refused the input).
+    WrapFailed,
     /// The root key file's contents are not a root key.
     MalformedRootKey(&'static str),
     /// The operating system's random number generator failed.
@@ -39,6 +45,8 @@ impl fmt::Display for CoreError {
             CoreError::DecryptionFailed => {
                 f.write_str("pseudo_text value could not be decrypted: it was altered or does not belong to its key")
             }
+            CoreError::UnwrapFailed => f.write_str("a wrapped key does not unwrap under its root key"),
+            CoreError::WrapFailed => f.write_str("a key could not be wrapped under the root key"),
             CoreError::MalformedRootKey(why) => write!(f, "root key is malformed: {why}"),
             CoreError::Randomness => f.write_str("the operating system's random number generator failed"),
         }

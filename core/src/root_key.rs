@@ -85,14 +85,14 @@ impl RootKey {
         let tag = self
             .wrap
             .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad, &mut out[1 + WRAP_NONCE_LEN..])
-            .map_err(|_| CoreError::DecryptionFailed)?;
+            .map_err(|_| CoreError::WrapFailed)?;
         out.extend_from_slice(&tag);
         Ok(out)
     }
 
     fn unwrap_into(&self, label: &[u8], id: &[u8], wrapped: &[u8], out: &mut [u8]) -> Result<(), CoreError> {
         if wrapped.len() != 1 + WRAP_NONCE_LEN + out.len() + WRAP_TAG_LEN || wrapped[0] != WRAP_VERSION {
-            return Err(CoreError::DecryptionFailed);
+            return Err(CoreError::UnwrapFailed);
         }
         let nonce = &wrapped[1..1 + WRAP_NONCE_LEN];
         let (body, tag) = wrapped[1 + WRAP_NONCE_LEN..].split_at(out.len());
@@ -106,7 +106,7 @@ impl RootKey {
         );
         if ok.is_err() {
             out.iter_mut().for_each(|b| *b = 0);
-            return Err(CoreError::DecryptionFailed);
+            return Err(CoreError::UnwrapFailed);
         }
         Ok(())
     }
@@ -193,14 +193,14 @@ mod tests {
         assert_eq!(wrapped.len(), WRAPPED_SUBJECT_KEY_LEN);
         assert!(!wrapped.windows(KEY_LEN).any(|w| w == &key[..]), "key bytes visible in wrapped form");
         assert_eq!(&root(1).unwrap_subject_key(&id, &wrapped).unwrap()[..], &key[..]);
-        assert!(root(2).unwrap_subject_key(&id, &wrapped).is_err());
-        assert!(root(1).unwrap_subject_key(&[4u8; 16], &wrapped).is_err());
+        assert!(matches!(root(2).unwrap_subject_key(&id, &wrapped), Err(CoreError::UnwrapFailed)));
+        assert!(matches!(root(1).unwrap_subject_key(&[4u8; 16], &wrapped), Err(CoreError::UnwrapFailed)));
         for i in 0..wrapped.len() {
             let mut bad = wrapped.clone();
             bad[i] ^= 0x01;
-            assert!(root(1).unwrap_subject_key(&id, &bad).is_err(), "tamper at {i}");
+            assert!(matches!(root(1).unwrap_subject_key(&id, &bad), Err(CoreError::UnwrapFailed)), "tamper at {i}");
         }
-        assert!(root(1).unwrap_subject_key(&id, &wrapped[..wrapped.len() - 1]).is_err());
+        assert!(matches!(root(1).unwrap_subject_key(&id, &wrapped[..wrapped.len() - 1]), Err(CoreError::UnwrapFailed)));
     }
 
     #[test]
@@ -242,8 +242,8 @@ mod tests {
         let back = r.unwrap_digest_key(1, &wrapped).unwrap();
         assert_eq!(dk.digest(b"alice"), back.digest(b"alice"));
         assert_ne!(dk.digest(b"alice"), dk.digest(b"bob"));
-        assert!(r.unwrap_digest_key(2, &wrapped).is_err());
-        assert!(root(8).unwrap_digest_key(1, &wrapped).is_err());
+        assert!(matches!(r.unwrap_digest_key(2, &wrapped), Err(CoreError::UnwrapFailed)));
+        assert!(matches!(root(8).unwrap_digest_key(1, &wrapped), Err(CoreError::UnwrapFailed)));
         let other = DigestKey::generate().unwrap();
         assert_ne!(dk.digest(b"alice"), other.digest(b"alice"));
     }

@@ -156,7 +156,8 @@ pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) ->
     };
     let wrapped =
         wrapped.as_deref().ok_or_else(|| PseudoError::KeyStore("the current root key epoch is retired".into()))?;
-    let digest = keys[current].unwrap_digest_key(*epoch as u32, wrapped).map_err(|_| PseudoError::DecryptionFailed)?;
+    let digest =
+        keys[current].unwrap_digest_key(*epoch as u32, wrapped).map_err(|_| PseudoError::DigestKeyUnwrap(*epoch))?;
     let epochs =
         rows.iter().filter(|(_, _, wrapped)| wrapped.is_some()).map(|(e, fp, _)| (*e, index_of(&keys, fp))).collect();
     if let Source::File(path) = &source {
@@ -218,7 +219,7 @@ fn first_root_key_row(client: &mut SpiClient<'_>, source: &Source, root: &RootKe
     .unwrap_or((None, None));
     match (fp, wrapped) {
         (Some(fp), Some(wrapped)) if fp == fingerprint => {
-            Ok(root.unwrap_digest_key(1, &wrapped).map_err(|_| PseudoError::DecryptionFailed)?)
+            Ok(root.unwrap_digest_key(1, &wrapped).map_err(|_| PseudoError::DigestKeyUnwrap(1))?)
         }
         (Some(_), Some(_)) => Err(PseudoError::RootKeyRejected(
             source.describe(),

@@ -78,7 +78,10 @@ pub fn rotate() -> Result<i32, PseudoError> {
         // Several unused keys: another database sharing the file rotated more
         // than once since this one did; take the newest (last) one.
         let Some(&newest) = new.last() else {
-            return Err(PseudoError::KeyStore("the new root key vanished from the root key file".into()));
+            return Err(PseudoError::KeyAdmin(
+                "the new root key left the root key source during the rotation".into(),
+                "The root key file changed while pseudo_rotate_root_key() ran; call it again.",
+            ));
         };
         let root = &ring.source_keys()[newest];
         if let Source::File(path) = &ring.source {

@@ -17,6 +17,8 @@ SELECT bool_and(pseudo_text_send(v) = decode(v::text, 'hex')) AS send_is_raw_env
 \copy io_values TO '/tmp/pseudo_ext_regress_io.bin' WITH (FORMAT binary)
 CREATE TABLE io_copy (LIKE io_values);
 \copy io_copy FROM '/tmp/pseudo_ext_regress_io.bin' WITH (FORMAT binary)
+-- the file goes at once: a file left by another OS user would block the next run
+\! rm -f /tmp/pseudo_ext_regress_io.bin
 SELECT count(*) AS binary_round_trip FROM io_values a JOIN io_copy b USING (id) WHERE a.v = b.v;
 SELECT bool_and(pseudo_decrypt(v) = 'value ' || id) AS copied_values_decrypt FROM io_copy;
 
