@@ -77,7 +77,7 @@ fn build() -> Result<usize, String> {
 
 /// Builds the pool on first use; the number of worker threads.
 pub fn ensure() -> Result<usize, PseudoError> {
-    POOL.get_or_init(build).clone().map_err(PseudoError::FheThreads)
+    POOL.get_or_init(build).clone().map_err(|why| PseudoError::FheThreads { why })
 }
 
 /// Between batches, on the main thread: raises the pending cancel or

@@ -109,10 +109,10 @@ fn require_owner_tokens() -> Result<(), PseudoError> {
     if present {
         Ok(())
     } else {
-        Err(PseudoError::KeyAdmin(
-            "the FHE store tables are older than the pseudo_ext library".into(),
-            "Run ALTER EXTENSION pseudo_ext UPDATE.",
-        ))
+        Err(PseudoError::KeyAdmin {
+            message: "the FHE store tables are older than the pseudo_ext library".into(),
+            hint: "Run ALTER EXTENSION pseudo_ext UPDATE.",
+        })
     }
 }
 
@@ -135,19 +135,19 @@ fn find(client: &mut SpiClient<'_>, caller: &Caller, name: &str, lock: bool) -> 
         client.select(FIND, None, &[name.into()])?
     };
     if table.is_empty() {
-        return Err(PseudoError::UnknownStore(name.to_string()));
+        return Err(PseudoError::UnknownStore { name: name.to_string() });
     }
     let row = table.first();
     let owner = row.get::<pg_sys::Oid>(2)?;
     // Another role's store answers like a missing one: names do not leak.
     if !caller.may_use(owner) {
-        return Err(PseudoError::UnknownStore(name.to_string()));
+        return Err(PseudoError::UnknownStore { name: name.to_string() });
     }
     let key_id = row.get::<Vec<u8>>(3)?.unwrap_or_default();
     let int = |n: usize| -> Result<usize, PseudoError> { Ok(row.get::<i32>(n)?.unwrap_or(0).max(0) as usize) };
     Ok(StoreRow {
         id: row.get::<i32>(1)?.unwrap_or(0),
-        key_id: key_id.as_slice().try_into().map_err(|_| PseudoError::KeyStore("bad client_key_id".into()))?,
+        key_id: key_id.as_slice().try_into().map_err(|_| PseudoError::KeyStore { why: "bad client_key_id".into() })?,
         capacity: int(4)?,
         key_bits: int(5)?,
         value_bits: int(6)?,
@@ -180,7 +180,7 @@ fn load_slots(client: &SpiClient<'_>, row: &StoreRow) -> Result<Store, PseudoErr
     for (expected, slot) in table.enumerate() {
         pool::check_for_interrupts(); // decoding a large store takes a while
         if slot.get::<i32>(1)? != Some(expected as i32) {
-            return Err(PseudoError::KeyStore("store slots are not numbered 0..capacity".into()));
+            return Err(PseudoError::KeyStore { why: "store slots are not numbered 0..capacity".into() });
         }
         let bytes = |n: usize| -> Result<Vec<u8>, PseudoError> { Ok(slot.get::<Vec<u8>>(n)?.unwrap_or_default()) };
         store.keys.push(wire::read_slot_key(&bytes(2)?, row.key_bits)?);
@@ -188,7 +188,7 @@ fn load_slots(client: &SpiClient<'_>, row: &StoreRow) -> Result<Store, PseudoErr
         store.occupied.push(wire::read_slot_flag(&bytes(4)?)?);
     }
     if store.capacity() != row.capacity {
-        return Err(PseudoError::KeyStore("store has the wrong number of slots".into()));
+        return Err(PseudoError::KeyStore { why: "store has the wrong number of slots".into() });
     }
     Ok(store)
 }
@@ -220,10 +220,7 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
     check_shape(capacity, key_bits, value_bits)?;
     let bits = capacity * (key_bits + value_bits);
     if bits > MAX_STORE_BITS.get() {
-        return Err(PseudoError::FheLimit(
-            format!("an FHE store of {bits} bits (capacity x (key_bits + value_bits)) exceeds pseudo_ext.fhe_max_store_bits ({})", MAX_STORE_BITS.get()),
-            "Create a smaller store, or ask a superuser to raise pseudo_ext.fhe_max_store_bits.",
-        ));
+        return Err(PseudoError::FheLimit { message: format!("an FHE store of {bits} bits (capacity x (key_bits + value_bits)) exceeds pseudo_ext.fhe_max_store_bits ({})", MAX_STORE_BITS.get()), hint: "Create a smaller store, or ask a superuser to raise pseudo_ext.fhe_max_store_bits." });
     }
     let caller = Caller::current();
     let owned = as_extension_owner(|| {
@@ -244,13 +241,13 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
         })
     })?;
     if owned >= MAX_STORES_PER_ROLE.get() as i64 {
-        return Err(PseudoError::FheLimit(
-            format!(
+        return Err(PseudoError::FheLimit {
+            message: format!(
                 "the role already owns {owned} FHE stores; pseudo_ext.fhe_max_stores_per_role allows {}",
                 MAX_STORES_PER_ROLE.get()
             ),
-            "Drop a store first, or ask a superuser to raise pseudo_ext.fhe_max_stores_per_role.",
-        ));
+            hint: "Drop a store first, or ask a superuser to raise pseudo_ext.fhe_max_stores_per_role.",
+        });
     }
     let (key_id, compressed) = wire::decode_server_key(server_key)?;
     pool::ensure()?;
@@ -287,7 +284,7 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
                 ],
             )?;
             if id.is_empty() {
-                return Err(PseudoError::StoreExists(name.to_string()));
+                return Err(PseudoError::StoreExists { name: name.to_string() });
             }
             let id = id.first().get::<i32>(1)?.unwrap_or(0);
             client.update(
@@ -318,7 +315,7 @@ fn create_owner_token() -> Result<pg_sys::Oid, PseudoError> {
     let token = Spi::connect_mut(|client| {
         client.update("SELECT pg_catalog.lo_create(0)", None, &[])?.first().get_one::<pg_sys::Oid>()
     })?
-    .ok_or_else(|| PseudoError::KeyStore("lo_create returned no OID".into()))?;
+    .ok_or_else(|| PseudoError::KeyStore { why: "lo_create returned no OID".into() })?;
     // SAFETY: comments on the large object this transaction just created.
     unsafe {
         pg_sys::CreateComments(

@@ -34,10 +34,9 @@ pub fn key_table_oid(name: &std::ffi::CStr) -> Result<pg_sys::Oid, PseudoError> 
         let rel =
             if nsp == pg_sys::InvalidOid { pg_sys::InvalidOid } else { pg_sys::get_relname_relid(name.as_ptr(), nsp) };
         if rel == pg_sys::InvalidOid {
-            return Err(PseudoError::KeyStore(format!(
-                "relation pseudo_keys.{} is missing; reinstall the extension",
-                name.to_string_lossy()
-            )));
+            return Err(PseudoError::KeyStore {
+                why: format!("relation pseudo_keys.{} is missing; reinstall the extension", name.to_string_lossy()),
+            });
         }
         Ok(rel)
     }
@@ -57,7 +56,7 @@ fn relation_owner(rel: pg_sys::Oid) -> Result<pg_sys::Oid, PseudoError> {
     unsafe {
         let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, rel.into());
         if tuple.is_null() {
-            return Err(PseudoError::KeyStore("key table vanished during lookup".into()));
+            return Err(PseudoError::KeyStore { why: "key table vanished during lookup".into() });
         }
         let owner = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relowner;
         pg_sys::ReleaseSysCache(tuple);

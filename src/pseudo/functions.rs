@@ -80,7 +80,7 @@ fn pseudo_decrypt_in_context(value: Option<&[u8]>, context: Option<&[u8]>) -> Op
 /// The value's key id; no key access, no crypto.
 #[pg_extern(sql = false)]
 fn pseudo_key_id(value: &[u8]) -> Uuid {
-    let env = Envelope::parse(value).map_err(PseudoError::InvalidBinary).or_raise();
+    let env = Envelope::parse(value).map_err(|cause| PseudoError::InvalidBinary { cause }).or_raise();
     Uuid::from_bytes(env.key_id())
 }
 
@@ -95,9 +95,9 @@ fn has_role(role: &std::ffi::CStr) -> bool {
 
 fn rewrap(value: &[u8], context: &[u8]) -> Vec<u8> {
     if !(has_role(c"pseudo_reader") && has_role(c"pseudo_writer")) {
-        PseudoError::NotPermitted(
-            "permission denied: pseudo_rewrap requires the privileges of both pseudo_reader and pseudo_writer",
-        )
+        PseudoError::NotPermitted {
+            what: "permission denied: pseudo_rewrap requires the privileges of both pseudo_reader and pseudo_writer",
+        }
         .raise();
     }
     let env = Envelope::parse(value).map_err(|_| PseudoError::DecryptionFailed).or_raise();
@@ -140,7 +140,7 @@ fn pseudo_rewrap_in_context(value: Option<&[u8]>, context: Option<&[u8]>) -> Opt
 /// subject's current key.
 #[pg_extern(sql = false)]
 fn pseudo_needs_rewrap(value: &[u8]) -> bool {
-    let env = Envelope::parse(value).map_err(PseudoError::InvalidBinary).or_raise();
+    let env = Envelope::parse(value).map_err(|cause| PseudoError::InvalidBinary { cause }).or_raise();
     let id = env.key_id();
     key_cache::with_key_and_current(&id, |old, current| {
         old.is_some() && current.is_some_and(|(cur_id, _)| *cur_id != id)

@@ -334,7 +334,7 @@ fn fetch_key(id: &KeyId) -> Result<Cached, PseudoError> {
     match with_keyring(false, |ring| key_store::key_by_id(ring, id))? {
         StoredKey::Live(bytes) => Ok(Cached::Live(bytes)),
         StoredKey::Shredded => Ok(Cached::Shredded),
-        StoredKey::Unknown => Err(PseudoError::UnknownKey(*id)),
+        StoredKey::Unknown => Err(PseudoError::UnknownKey { id: *id }),
     }
 }
 

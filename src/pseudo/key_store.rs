@@ -57,7 +57,7 @@ impl Keyring {
     pub fn root_of(&self, epoch: i32) -> Result<&RootKey, PseudoError> {
         match self.epochs.iter().find(|(e, _)| *e == epoch) {
             Some((_, Some(index))) => Ok(&self.keys[*index]),
-            Some((_, None)) => Err(PseudoError::RootKeyOfEpochMissing(self.source.describe(), epoch)),
+            Some((_, None)) => Err(PseudoError::RootKeyOfEpochMissing { source: self.source.describe(), epoch }),
             None => Err(PseudoError::StaleRootEpoch),
         }
     }
@@ -121,13 +121,13 @@ pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) ->
                     refuse_if_read_only()?;
                     root_key_source::create_file(path)?
                 }
-                _ => return Err(PseudoError::RootKeyMissing(source.describe())),
+                _ => return Err(PseudoError::RootKeyMissing { source: source.describe() }),
             }
         }
     };
     if rows.is_empty() {
         if !create {
-            return Err(PseudoError::RootKeyMissing(source.describe()));
+            return Err(PseudoError::RootKeyMissing { source: source.describe() });
         }
         refuse_if_read_only()?;
         // The newest key (the last line): in a source shared with databases
@@ -135,7 +135,7 @@ pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) ->
         let newest = keys.len() - 1;
         if let Source::File(path) = &source {
             root_key_users::note(path, &[keys[newest].fingerprint()], &[])
-                .map_err(|e| PseudoError::RootKeyUsers(e.kind().to_string()))?;
+                .map_err(|e| PseudoError::RootKeyUsers { why: e.kind().to_string() })?;
         }
         let digest = first_root_key_row(client, &source, &keys[newest])?;
         return Ok(Keyring { source, keys, epochs: vec![(1, Some(newest))], epoch: 1, digest });
@@ -148,16 +148,14 @@ pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) ->
         keys = root_key_source::read(&source, true)?.unwrap_or(keys);
     }
     let Some(current) = index_of(&keys, fingerprint) else {
-        return Err(PseudoError::RootKeyRejected(
-            source.describe(),
-            "it does not hold the root key of this database's current epoch",
-            "Point pseudo_ext.root_key_file (or pseudo_ext.root_key_command) at the root keys backed up with this database.",
-        ));
+        return Err(PseudoError::RootKeyRejected { source: source.describe(), why: "it does not hold the root key of this database's current epoch", hint: "Point pseudo_ext.root_key_file (or pseudo_ext.root_key_command) at the root keys backed up with this database." });
     };
-    let wrapped =
-        wrapped.as_deref().ok_or_else(|| PseudoError::KeyStore("the current root key epoch is retired".into()))?;
-    let digest =
-        keys[current].unwrap_digest_key(*epoch as u32, wrapped).map_err(|_| PseudoError::DigestKeyUnwrap(*epoch))?;
+    let wrapped = wrapped
+        .as_deref()
+        .ok_or_else(|| PseudoError::KeyStore { why: "the current root key epoch is retired".into() })?;
+    let digest = keys[current]
+        .unwrap_digest_key(*epoch as u32, wrapped)
+        .map_err(|_| PseudoError::DigestKeyUnwrap { epoch: *epoch })?;
     let epochs =
         rows.iter().filter(|(_, _, wrapped)| wrapped.is_some()).map(|(e, fp, _)| (*e, index_of(&keys, fp))).collect();
     if let Source::File(path) = &source {
@@ -219,13 +217,13 @@ fn first_root_key_row(client: &mut SpiClient<'_>, source: &Source, root: &RootKe
     .unwrap_or((None, None));
     match (fp, wrapped) {
         (Some(fp), Some(wrapped)) if fp == fingerprint => {
-            Ok(root.unwrap_digest_key(1, &wrapped).map_err(|_| PseudoError::DigestKeyUnwrap(1))?)
+            Ok(root.unwrap_digest_key(1, &wrapped).map_err(|_| PseudoError::DigestKeyUnwrap { epoch: 1 })?)
         }
-        (Some(_), Some(_)) => Err(PseudoError::RootKeyRejected(
-            source.describe(),
-            "another root key was registered concurrently",
-            "Make every server use the same pseudo_ext.root_key_file.",
-        )),
+        (Some(_), Some(_)) => Err(PseudoError::RootKeyRejected {
+            source: source.describe(),
+            why: "another root key was registered concurrently",
+            hint: "Make every server use the same pseudo_ext.root_key_file.",
+        }),
         _ => Err(PseudoError::ConcurrentKeyCreation),
     }
 }

@@ -106,11 +106,11 @@ pub fn configured() -> Result<Source, PseudoError> {
     }
     match ROOT_KEY_FILE.get() {
         Some(p) if !p.as_bytes().is_empty() => Ok(Source::File(p.to_string_lossy().into_owned())),
-        _ => Err(PseudoError::RootKeyRejected(
-            "pseudo_ext.root_key_file".into(),
-            "it is empty and pseudo_ext.root_key_command is not set",
-            "Set pseudo_ext.root_key_file in postgresql.conf and reload.",
-        )),
+        _ => Err(PseudoError::RootKeyRejected {
+            source: "pseudo_ext.root_key_file".into(),
+            why: "it is empty and pseudo_ext.root_key_command is not set",
+            hint: "Set pseudo_ext.root_key_file in postgresql.conf and reload.",
+        }),
     }
 }
 
@@ -143,16 +143,20 @@ pub fn read(source: &Source, fresh: bool) -> Result<Option<Keys>, PseudoError> {
 
 fn parse(source: &Source, contents: &[u8]) -> Result<Vec<RootKey>, PseudoError> {
     key_file::parse(contents).map_err(|e| match e {
-        pseudo_core::CoreError::MalformedRootKey(why) => {
-            PseudoError::RootKeyRejected(source.describe(), why, "Restore the root key file from your backup.")
-        }
+        pseudo_core::CoreError::MalformedRootKey(why) => PseudoError::RootKeyRejected {
+            source: source.describe(),
+            why,
+            hint: "Restore the root key file from your backup.",
+        },
         other => other.into(),
     })
 }
 
 fn read_file(path: &str) -> Result<Option<Zeroizing<Vec<u8>>>, PseudoError> {
-    let io =
-        |e: std::io::Error| PseudoError::RootKeyUnreadable(Source::File(path.into()).describe(), e.kind().to_string());
+    let io = |e: std::io::Error| PseudoError::RootKeyUnreadable {
+        source: Source::File(path.into()).describe(),
+        why: e.kind().to_string(),
+    };
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -161,11 +165,11 @@ fn read_file(path: &str) -> Result<Option<Zeroizing<Vec<u8>>>, PseudoError> {
     let meta = file.metadata().map_err(io)?;
     // Like PostgreSQL's check on ssl_key_file: a key others can read is refused.
     if meta.mode() & 0o077 != 0 {
-        return Err(PseudoError::RootKeyRejected(
-            Source::File(path.into()).describe(),
-            "group or other users can access it",
-            "chmod 600 the file; it must be readable by the PostgreSQL server's OS user only.",
-        ));
+        return Err(PseudoError::RootKeyRejected {
+            source: Source::File(path.into()).describe(),
+            why: "group or other users can access it",
+            hint: "chmod 600 the file; it must be readable by the PostgreSQL server's OS user only.",
+        });
     }
     // Sized once, so no reallocation leaves a copy of a key in freed memory.
     let mut contents = Zeroizing::new(Vec::with_capacity(MAX_SOURCE_BYTES as usize + 1));
@@ -174,7 +178,8 @@ fn read_file(path: &str) -> Result<Option<Zeroizing<Vec<u8>>>, PseudoError> {
 }
 
 fn run_command(cmd: &str) -> Result<Zeroizing<Vec<u8>>, PseudoError> {
-    let failed = |why: String| PseudoError::RootKeyUnreadable(Source::Command(String::new()).describe(), why);
+    let failed =
+        |why: String| PseudoError::RootKeyUnreadable { source: Source::Command(String::new()).describe(), why };
     let timeout_ms = ROOT_KEY_COMMAND_TIMEOUT.get().max(1) as u64;
     let mut child = std::process::Command::new("/bin/sh")
         .arg("-c")
@@ -254,12 +259,12 @@ impl RunningCommand<'_> {
         }
         if Instant::now() >= deadline {
             self.kill();
-            return Err(PseudoError::RootKeyUnreadable(
-                Source::Command(String::new()).describe(),
-                format!(
+            return Err(PseudoError::RootKeyUnreadable {
+                source: Source::Command(String::new()).describe(),
+                why: format!(
                     "it did not finish within {timeout_ms} ms (pseudo_ext.root_key_command_timeout) and was killed"
                 ),
-            ));
+            });
         }
         Ok(())
     }
@@ -342,7 +347,8 @@ fn sync_parent(path: &str) {
 pub fn create_file(path: &str) -> Result<Keys, PseudoError> {
     let source = Source::File(path.into());
     let contents = key_file::new_contents()?;
-    let io = |e: std::io::Error| PseudoError::RootKeyUnreadable(source.describe(), e.kind().to_string());
+    let io =
+        |e: std::io::Error| PseudoError::RootKeyUnreadable { source: source.describe(), why: e.kind().to_string() };
     let tmp = write_synced_temp(path, &contents).map_err(io)?;
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
@@ -351,7 +357,7 @@ pub fn create_file(path: &str) -> Result<Keys, PseudoError> {
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
         Err(e) => return Err(io(e)),
     }
-    read(&source, true)?.ok_or_else(|| PseudoError::RootKeyMissing(source.describe()))
+    read(&source, true)?.ok_or_else(|| PseudoError::RootKeyMissing { source: source.describe() })
 }
 
 /// Appends a new random key to the file (before the rotation that uses it
@@ -359,9 +365,10 @@ pub fn create_file(path: &str) -> Result<Keys, PseudoError> {
 /// its fingerprint.
 pub fn append_new_key(path: &str) -> Result<[u8; 32], PseudoError> {
     let source = Source::File(path.into());
-    let io = |e: std::io::Error| PseudoError::RootKeyUnreadable(source.describe(), e.kind().to_string());
+    let io =
+        |e: std::io::Error| PseudoError::RootKeyUnreadable { source: source.describe(), why: e.kind().to_string() };
     let _lock = FileLock::take(path).map_err(io)?;
-    let old = read_file(path)?.ok_or_else(|| PseudoError::RootKeyMissing(source.describe()))?;
+    let old = read_file(path)?.ok_or_else(|| PseudoError::RootKeyMissing { source: source.describe() })?;
     let (contents, key) = key_file::with_new_key(&old)?;
     replace_file(path, &contents).map_err(io)?;
     Ok(key.fingerprint())

@@ -113,7 +113,7 @@ pub fn note(path: &str, live: &[Fingerprint], retired: &[Fingerprint]) -> std::i
 /// Every other database whose list holds `fingerprint`. Lists of databases
 /// of this cluster that no longer exist are removed on the way.
 pub fn others_using(path: &str, fingerprint: &Fingerprint) -> Result<Vec<User>, PseudoError> {
-    let io = |e: std::io::Error| PseudoError::RootKeyUsers(e.kind().to_string());
+    let io = |e: std::io::Error| PseudoError::RootKeyUsers { why: e.kind().to_string() };
     let own = own_entry(path);
     let entries = match std::fs::read_dir(dir(path)) {
         Ok(entries) => entries,

@@ -37,10 +37,10 @@ const REWRAP_BATCH: usize = 1000;
 fn require_read_committed(what: &str) -> Result<(), PseudoError> {
     // SAFETY: reads a backend global.
     if unsafe { pg_sys::XactIsoLevel } != pg_sys::XACT_READ_COMMITTED as i32 {
-        return Err(PseudoError::KeyAdmin(
-            format!("{what} must run in a READ COMMITTED transaction"),
-            "Run it on its own, outside an explicit REPEATABLE READ or SERIALIZABLE transaction.",
-        ));
+        return Err(PseudoError::KeyAdmin {
+            message: format!("{what} must run in a READ COMMITTED transaction"),
+            hint: "Run it on its own, outside an explicit REPEATABLE READ or SERIALIZABLE transaction.",
+        });
     }
     Ok(())
 }
@@ -66,10 +66,7 @@ pub fn rotate() -> Result<i32, PseudoError> {
         let mut new = pending(&ring);
         if new.is_empty() {
             let Source::File(path) = &ring.source else {
-                return Err(PseudoError::KeyAdmin(
-                    "pseudo_ext.root_key_command returned no new root key".into(),
-                    "Add the new root key to the command's output (keep the current one too), then call pseudo_rotate_root_key() again.",
-                ));
+                return Err(PseudoError::KeyAdmin { message: "pseudo_ext.root_key_command returned no new root key".into(), hint: "Add the new root key to the command's output (keep the current one too), then call pseudo_rotate_root_key() again." });
             };
             root_key_source::append_new_key(path)?;
             ring = load_keyring_in(client, false, true)?;
@@ -78,15 +75,15 @@ pub fn rotate() -> Result<i32, PseudoError> {
         // Several unused keys: another database sharing the file rotated more
         // than once since this one did; take the newest (last) one.
         let Some(&newest) = new.last() else {
-            return Err(PseudoError::KeyAdmin(
-                "the new root key left the root key source during the rotation".into(),
-                "The root key file changed while pseudo_rotate_root_key() ran; call it again.",
-            ));
+            return Err(PseudoError::KeyAdmin {
+                message: "the new root key left the root key source during the rotation".into(),
+                hint: "The root key file changed while pseudo_rotate_root_key() ran; call it again.",
+            });
         };
         let root = &ring.source_keys()[newest];
         if let Source::File(path) = &ring.source {
             root_key_users::note(path, &[root.fingerprint()], &[])
-                .map_err(|e| PseudoError::RootKeyUsers(e.kind().to_string()))?;
+                .map_err(|e| PseudoError::RootKeyUsers { why: e.kind().to_string() })?;
         }
         let old_epoch = ring.epoch;
         let epoch = old_epoch + 1;
@@ -124,7 +121,7 @@ fn epoch_row(client: &SpiClient<'_>, epoch: i32) -> Result<(Vec<u8>, bool), Pseu
     .transpose()?;
     match row {
         Some((Some(fingerprint), Some(retired))) => Ok((fingerprint, retired)),
-        _ => Err(PseudoError::UnknownEpoch(epoch)),
+        _ => Err(PseudoError::UnknownEpoch { epoch }),
     }
 }
 
@@ -137,10 +134,10 @@ pub fn retire(epoch: i32) -> Result<i64, PseudoError> {
         let ring = lock_root_keys(client)?;
         let (fingerprint, already_retired) = epoch_row(client, epoch)?;
         if epoch == ring.epoch {
-            return Err(PseudoError::KeyAdmin(
-                format!("root key epoch {epoch} is the current epoch and cannot be retired"),
-                "Rotate the root key first with pseudo_rotate_root_key().",
-            ));
+            return Err(PseudoError::KeyAdmin {
+                message: format!("root key epoch {epoch} is the current epoch and cannot be retired"),
+                hint: "Rotate the root key first with pseudo_rotate_root_key().",
+            });
         }
         let mut rewrapped = 0;
         if !already_retired {
@@ -175,25 +172,24 @@ pub fn destroy(epoch: i32) -> Result<bool, PseudoError> {
         let ring = lock_root_keys(client)?;
         let (fingerprint, retired) = epoch_row(client, epoch)?;
         if !retired {
-            return Err(PseudoError::KeyAdmin(
-                format!("root key epoch {epoch} is not retired"),
-                "Retire it first with pseudo_retire_root_key(); that rewraps every key still under it.",
-            ));
+            return Err(PseudoError::KeyAdmin {
+                message: format!("root key epoch {epoch} is not retired"),
+                hint: "Retire it first with pseudo_retire_root_key(); that rewraps every key still under it.",
+            });
         }
         let Source::File(path) = &ring.source else {
-            return Err(PseudoError::KeyAdmin(
-                "the root keys come from pseudo_ext.root_key_command, which pseudo_ext never edits".into(),
-                "Destroy the retired root key in the key management system behind the command.",
-            ));
+            return Err(PseudoError::KeyAdmin {
+                message: "the root keys come from pseudo_ext.root_key_command, which pseudo_ext never edits".into(),
+                hint: "Destroy the retired root key in the key management system behind the command.",
+            });
         };
-        let fp: [u8; 32] = fingerprint
-            .as_slice()
-            .try_into()
-            .map_err(|_| PseudoError::KeyStore(format!("root key epoch {epoch} has a malformed fingerprint")))?;
+        let fp: [u8; 32] = fingerprint.as_slice().try_into().map_err(|_| PseudoError::KeyStore {
+            why: format!("root key epoch {epoch} has a malformed fingerprint"),
+        })?;
         let users = root_key_users::others_using(path, &fp)?;
         if !users.is_empty() {
             let names: Vec<String> = users.iter().map(root_key_users::describe).collect();
-            return Err(PseudoError::RootKeyInUse(epoch, names.join(", ")));
+            return Err(PseudoError::RootKeyInUse { epoch, users: names.join(", ") });
         }
         let present = ring.source_keys().iter().any(|k| k.fingerprint() == fp);
         if present {

@@ -38,7 +38,7 @@ fn pseudo_text_recv(buf: Internal) -> Vec<u8> {
     };
     match Envelope::parse(&bytes) {
         Ok(_) => bytes,
-        Err(e) => PseudoError::InvalidBinary(e).raise(),
+        Err(e) => PseudoError::InvalidBinary { cause: e }.raise(),
     }
 }
 
