@@ -2,7 +2,8 @@
 # Runs every test of pseudo_ext and exits non-zero on any failure.
 #   ./scripts/test.sh         everything below (CI runs this)
 #   ./scripts/test.sh quick   style (0.) and the pure core's tests only: a minute once built
-#   0. style: cargo fmt --check, the module map (scripts/module_map.py) and cargo clippy -D warnings;
+#   0. style: cargo fmt --check, the module map (scripts/module_map.py), links in README.md,
+#      CHANGELOG.md and docs/ (scripts/check_links.py) and cargo clippy -D warnings;
 #      a failure stops the run at once
 #   1. cargo test of the pure core (NIST CAVP + Wycheproof vectors, envelope, wrapping),
 #      and a short fuzzing run of its parsers (proptest, release build)
@@ -57,8 +58,9 @@ count_script() {  # "ok:" lines pass; a FAIL line, an abort or no check at all i
 
 # Style first: a formatting or lint break fails in a minute, not after the
 # whole run (clippy checks in the release profile the builds below use).
-step "style: cargo fmt --check; module map (no import circle, docs/architecture.md); cargo clippy -D warnings" "$LOGS/style.log" \
+step "style: cargo fmt --check; module map (no import circle, docs/architecture.md); doc links; cargo clippy -D warnings" "$LOGS/style.log" \
     bash -c 'cargo fmt --all --check && python3 scripts/module_map.py && python3 scripts/module_map.py --control &&
+             python3 scripts/check_links.py && python3 scripts/check_links.py --control &&
              cargo clippy --release --workspace --all-targets -- -D warnings'
 tally "$((rc == 0))" 0
 if [ $rc -ne 0 ]; then echo; echo "style failed: fix it first (cargo fmt --all; cargo clippy)"; exit 1; fi
@@ -79,7 +81,7 @@ if [ "$MODE" = quick ]; then
 fi
 
 # Fuzzing, short run: 1,000,000 cases for each of the 5 properties in core/tests/fuzz.rs
-# (the README records the last 10-million-execution run).
+# (docs/testing.md records the last 10-million-execution run).
 step "fuzzing: 5 properties x 1,000,000 cases (cargo test --release -p pseudo_core --test fuzz)" "$LOGS/fuzz.log" \
     env PSEUDO_FUZZ_CASES=1000000 cargo test --no-fail-fast --release -p pseudo_core --test fuzz
 count_cargo "$LOGS/fuzz.log"
@@ -122,7 +124,7 @@ for script in callbacks dump_restore root_key root_rotation several_databases up
         root_rotation) what="root key rotation, retirement, destruction; shred horizon; root_key_command" ;;
         several_databases) what="databases sharing a root key file: a new one adopts the newest key" ;;
         upgrade) what="ALTER EXTENSION UPDATE 0.1.0 -> 0.2.0 -> 0.3.0 -> 0.4.0 equals a fresh install" ;;
-        privileges) what="privilege matrix: every object x 7 roles equals the README table" ;;
+        privileges) what="privilege matrix: every object x 7 roles equals the table in docs/security.md" ;;
         fhe_cli) what="pseudo-fhe client: keygen, create-store, private SET and GET end to end" ;;
         orm) what="SQLAlchemy 2 + psycopg 3 example (examples/sqlalchemy) in a fresh virtualenv" ;;
         replica) what="streaming replica: decrypts, sees shreds after replay, FHE GET, 25006 for new keys" ;;

@@ -118,7 +118,7 @@ const RESTORE_KEY_ROWS: &str = "Restore the pseudo_keys tables from a backup tak
      the values under that key cannot be decrypted until then.";
 
 impl PseudoError {
-    /// The SQLSTATE, documented in the README's error tables.
+    /// The SQLSTATE, documented in docs/reference.md's error tables.
     pub fn sqlstate(&self) -> PgSqlErrorCode {
         use PgSqlErrorCode::*;
         use PseudoError::*;

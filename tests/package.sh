@@ -2,7 +2,7 @@
 # The release artefact (scripts/package.sh) installed on a "server without
 # Rust": a relocated copy of PostgreSQL 15 under WORK_DIR/server (binaries,
 # libraries, share files, with any pseudo_ext files removed), the tarball
-# unpacked into it as the README says, a fresh cluster from its initdb, and
+# unpacked into it as docs/packaging.md says, a fresh cluster from its initdb, and
 # the extension created and used there.
 #   tests/package.sh CLUSTER_DIR PORT WORK_DIR   (CLUSTER_DIR is not used)
 set -euo pipefail

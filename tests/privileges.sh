@@ -7,7 +7,7 @@
 # transaction that is rolled back; a procedure (which commits) gets a fresh
 # copy of the sample table for each role instead. The sample's subject key is
 # rotated and committed first, so its values really need rewrapping. The
-# resulting table must equal the one in README.md between the privilege-matrix
+# resulting table must equal the one in docs/security.md between the privilege-matrix
 # markers.
 #   tests/privileges.sh CLUSTER_DIR PORT WORK_DIR
 set -euo pipefail
@@ -110,11 +110,11 @@ done
       echo "$line"
   done; } >"$work/privilege_matrix.md"
 echo "matrix: ${#rows[@]} objects x ${#roles[@]} roles = $(( ${#rows[@]} * ${#roles[@]} )) cells"
-sed -n '/<!-- privilege-matrix:start -->/,/<!-- privilege-matrix:end -->/p' "$here/../README.md" | sed '1d;$d' >"$work/privilege_matrix.readme"
+sed -n '/<!-- privilege-matrix:start -->/,/<!-- privilege-matrix:end -->/p' "$here/../docs/security.md" | sed '1d;$d' >"$work/privilege_matrix.readme"
 if ! diff -u "$work/privilege_matrix.readme" "$work/privilege_matrix.md"; then
-    echo "FAIL: the privilege matrix differs from README.md (generated table: $work/privilege_matrix.md)"; exit 1
+    echo "FAIL: the privilege matrix differs from docs/security.md (generated table: $work/privilege_matrix.md)"; exit 1
 fi
-echo "ok: privilege matrix ($(( ${#rows[@]} * ${#roles[@]} )) cells) equals the table in README.md"
+echo "ok: privilege matrix ($(( ${#rows[@]} * ${#roles[@]} )) cells) equals the table in docs/security.md"
 # The cells did what they say: the superuser's procedure call rewrapped its
 # copy; every rolled-back cell left the sample as it was.
 check "0 1" "$(as postgres -c "SELECT (SELECT count(*) FROM pm_call_postgres WHERE pseudo_needs_rewrap(v)) || ' ' || (SELECT count(*) FROM pm_sample WHERE pseudo_needs_rewrap(v))")" \

@@ -4,7 +4,7 @@
 //! exactly what its documented rules accept, and must never authenticate
 //! altered data.
 //!
-//! Cases per property: `PSEUDO_FUZZ_CASES` (default 1,000). The README
+//! Cases per property: `PSEUDO_FUZZ_CASES` (default 1,000). docs/testing.md
 //! records a 10-million-execution run; `scripts/test.sh` runs a short one.
 
 use proptest::prelude::*;

@@ -4,7 +4,7 @@
 //! 2 carry bits per block, the keyswitch-32 atomic pattern, TUniform noise,
 //! 128-bit security with a bootstrapping failure probability of at most
 //! 2^-128 (TFHE-rs' own estimate for this set). Measured 10-15 % faster here
-//! than the default `PARAM_MESSAGE_2_CARRY_2_KS_PBS` (see the README).
+//! than the default `PARAM_MESSAGE_2_CARRY_2_KS_PBS` (see docs/fhe.md).
 //! One set for all stores keeps the wire format free of parameter choices a
 //! client could get wrong.
 
@@ -15,7 +15,7 @@ use tfhe::shortint::AtomicPatternParameters;
 
 pub const PARAMS: KeySwitch32PBSParameters = V1_8_PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128;
 
-/// Its name, for the README and `pseudo_fhe_stores()`.
+/// Its name, for docs/fhe.md and `pseudo_fhe_stores()`.
 pub const PARAMS_NAME: &str = "PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128 (TFHE-rs 1.8.2)";
 
 /// Message bits per radix block.

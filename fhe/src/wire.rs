@@ -10,7 +10,7 @@
 //! server key and every ciphertext carry it, so a ciphertext made under
 //! another client key is refused with a clear error instead of computing
 //! garbage. It is a label, not a secret, and the server cannot check it is
-//! honest: it catches mistakes, not attacks (see the README's threat model).
+//! honest: it catches mistakes, not attacks (see the threat model in docs/security.md).
 //!
 //! Decoding is bounded (bincode size limits, so a forged length cannot
 //! allocate gigabytes) and conformant: every TFHE object from a client is

@@ -27,7 +27,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 /// Most slots a store may have (64 slots of 16-bit keys and values take
-/// about 17 MB; see the README for sizes).
+/// about 17 MB; see docs/fhe.md for sizes).
 pub const MAX_CAPACITY: i32 = 1024;
 
 /// Largest store: capacity x (key_bits + value_bits). A GET costs about 9
