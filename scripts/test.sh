@@ -25,11 +25,11 @@ bash scripts/setup.sh || { echo "setup failed"; exit 1; }
 
 WORK=/tmp/pseudo_ext_test
 PORT=5499
-LOGS=$WORK/logs
+# The quick tier keeps its logs apart and never touches the full run's
+# cluster, so it can run beside a full run.
+LOGS=$WORK/logs; [ "$MODE" = quick ] && LOGS=$WORK/quick_logs
 CLUSTER=$WORK/cluster
 rm -rf "$LOGS"; mkdir -p "$LOGS"
-bash scripts/cluster.sh stop "$CLUSTER" 2>/dev/null || true
-rm -rf "$CLUSTER"
 
 # Every test is counted exactly once, as passed or failed. A step whose
 # command failed without any test reporting a failure (a build error, a test
@@ -79,6 +79,8 @@ if [ "$MODE" = quick ]; then
     echo; echo "quick: $passed passed, $failed failed"
     [ "$failed" -eq 0 ]; exit $?
 fi
+bash scripts/cluster.sh stop "$CLUSTER" 2>/dev/null || true
+rm -rf "$CLUSTER"
 
 # Fuzzing, short run: 1,000,000 cases for each of the 5 properties in core/tests/fuzz.rs
 # (docs/testing.md records the last 10-million-execution run).
