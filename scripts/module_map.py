@@ -6,6 +6,8 @@
 
   scripts/module_map.py            check; exit 1 on a circle or a difference
   scripts/module_map.py --print    print the table the code implies
+  scripts/module_map.py --write    rewrite the table in docs/architecture.md from the code
+                                   (after a deliberate change of who uses whom)
   scripts/module_map.py --control  show the check can fail: on a copy of src/
                                    where key_store uses key_cache back, it must
                                    report the circle
@@ -131,6 +133,12 @@ def main():
     if "--control" in sys.argv:
         return control()
     graph = read_code()
+    if "--write" in sys.argv:
+        text = DOC.read_text()
+        start = text.index("<!-- module map: begin -->")
+        end = text.index("<!-- module map: end -->")
+        DOC.write_text(text[:start] + "<!-- module map: begin -->\n" + table(graph) + "\n" + text[end:])
+        graph = read_code()
     if "--print" in sys.argv:
         print(table(graph))
         return 0

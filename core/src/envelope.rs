@@ -63,10 +63,6 @@ impl<'a> Envelope<'a> {
         Ok(Envelope { bytes })
     }
 
-    pub fn as_bytes(&self) -> &'a [u8] {
-        self.bytes
-    }
-
     pub fn key_id(&self) -> KeyId {
         let mut id = [0u8; KEY_ID_LEN];
         id.copy_from_slice(&self.bytes[1..HEADER_LEN]);

@@ -16,6 +16,7 @@
 use crate::error::PseudoError;
 use crate::fhe::pool;
 use crate::pg::owner_context::as_extension_owner;
+use crate::pg::roles;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
@@ -80,15 +81,13 @@ struct Caller(pg_sys::Oid);
 
 impl Caller {
     fn current() -> Caller {
-        // SAFETY: reads the backend's current user id.
-        Caller(unsafe { pg_sys::GetUserId() })
+        Caller(roles::current_user())
     }
 
     /// Whether the caller may use a store whose owner token belongs to
     /// `owner` (None: the token was dropped, so the store is gone).
     fn may_use(&self, owner: Option<pg_sys::Oid>) -> bool {
-        // SAFETY: catalog lookups on existing role OIDs.
-        owner.is_some_and(|owner| unsafe { pg_sys::has_privs_of_role(self.0, owner) })
+        owner.is_some_and(|owner| roles::has_privs_of(self.0, owner))
     }
 }
 

@@ -5,6 +5,7 @@
 //! * [`prepared`]: SPI plans prepared once per backend.
 //! * [`varlena_out`]: returning bytes as a varlena without a copy.
 //! * [`log_filter`]: keeps failing statements that call pseudo_ext out of the server log.
+//! * [`roles`]: role checks: the current and outer user, role membership.
 //! * [`role_hints`]: HINTs naming the role to grant on "permission denied" errors.
 //! * [`no_unwind`]: keeps panics out of the callbacks PostgreSQL calls from C.
 
@@ -13,4 +14,5 @@ pub mod no_unwind;
 pub mod owner_context;
 pub mod prepared;
 pub mod role_hints;
+pub mod roles;
 pub mod varlena_out;

@@ -91,19 +91,36 @@ impl Drop for Entered {
 }
 
 /// Runs `f` as the owner of the key tables with a pinned `search_path`.
+/// `f` runs outside any `unsafe` block: only the switch and the switch back
+/// are unsafe.
 pub fn as_extension_owner<R>(f: impl FnOnce() -> Result<R, PseudoError>) -> Result<R, PseudoError> {
     let owner = relation_owner(key_table_oid(c"subject_key")?)?;
     let _entered = Entered::new();
-    // SAFETY: the same calls fmgr_security_definer makes, in the same order.
+    let saved = switch_to(owner);
+    let result = f();
+    switch_back(saved);
+    result
+}
+
+/// The user, security context and GUC nest level to return to.
+struct Saved {
+    user: pg_sys::Oid,
+    context: i32,
+    nest_level: i32,
+}
+
+fn switch_to(owner: pg_sys::Oid) -> Saved {
+    let mut saved = Saved { user: pg_sys::InvalidOid, context: 0, nest_level: 0 };
+    // SAFETY: the calls fmgr_security_definer makes before calling a definer
+    // function, in the same order, on the backend's main thread; `owner` is a
+    // role oid read from pg_class.
     unsafe {
-        let mut saved_user = pg_sys::InvalidOid;
-        let mut saved_context = 0;
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
+        pg_sys::GetUserIdAndSecContext(&mut saved.user, &mut saved.context);
         pg_sys::SetUserIdAndSecContext(
             owner,
-            saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+            saved.context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
         );
-        let nest_level = pg_sys::NewGUCNestLevel();
+        saved.nest_level = pg_sys::NewGUCNestLevel();
         pg_sys::set_config_option(
             c"search_path".as_ptr(),
             c"pg_catalog, pg_temp".as_ptr(),
@@ -114,9 +131,16 @@ pub fn as_extension_owner<R>(f: impl FnOnce() -> Result<R, PseudoError>) -> Resu
             0,
             false,
         );
-        let result = f();
-        pg_sys::AtEOXact_GUC(true, nest_level);
-        pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
-        result
+    }
+    saved
+}
+
+fn switch_back(saved: Saved) {
+    // SAFETY: the calls fmgr_security_definer makes after a definer function
+    // returned: unwinds the nest level opened by switch_to and restores the
+    // user and context it saved. (After an ERROR the transaction abort does it.)
+    unsafe {
+        pg_sys::AtEOXact_GUC(true, saved.nest_level);
+        pg_sys::SetUserIdAndSecContext(saved.user, saved.context);
     }
 }

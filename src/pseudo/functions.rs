@@ -7,8 +7,8 @@
 //! is an error (22004), never a silently unbound value.
 
 use crate::error::{OrRaise, PseudoError};
-use crate::pg::log_filter;
 use crate::pg::varlena_out::{varlena_with, Varlena};
+use crate::pg::{log_filter, roles};
 use crate::pseudo::{config_check, key_audit, key_cache, key_store, root_rotation};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, Uuid};
@@ -84,17 +84,8 @@ fn pseudo_key_id(value: &[u8]) -> Uuid {
     Uuid::from_bytes(env.key_id())
 }
 
-/// Whether the caller has the privileges of `role` (superusers have all).
-fn has_role(role: &std::ffi::CStr) -> bool {
-    // SAFETY: catalog lookups; a missing role is InvalidOid, which nobody has.
-    unsafe {
-        let oid = pg_sys::get_role_oid(role.as_ptr(), true);
-        oid != pg_sys::InvalidOid && pg_sys::has_privs_of_role(pg_sys::GetUserId(), oid)
-    }
-}
-
 fn rewrap(value: &[u8], context: &[u8]) -> Vec<u8> {
-    if !(has_role(c"pseudo_reader") && has_role(c"pseudo_writer")) {
+    if !(roles::current_user_has(c"pseudo_reader") && roles::current_user_has(c"pseudo_writer")) {
         PseudoError::NotPermitted {
             what: "permission denied: pseudo_rewrap requires the privileges of both pseudo_reader and pseudo_writer",
         }

@@ -20,6 +20,7 @@
 //!   root key rotation takes, for longer.
 
 use crate::error::PseudoError;
+use crate::pg::roles;
 use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
 use pseudo_core::{key_file, RootKey};
 use std::cell::RefCell;
@@ -92,12 +93,8 @@ impl Source {
 /// a superuser or a member of pg_read_all_settings. The outer user, since key
 /// access runs as the extension owner.
 fn may_see_settings() -> bool {
-    // SAFETY: catalog lookups on the backend's main thread.
-    unsafe {
-        let user = pg_sys::GetOuterUserId();
-        pg_sys::superuser_arg(user)
-            || pg_sys::has_privs_of_role(user, pg_sys::Oid::from(pg_sys::ROLE_PG_READ_ALL_SETTINGS))
-    }
+    let user = roles::outer_user();
+    roles::is_superuser(user) || roles::has_privs_of(user, pg_sys::Oid::from(pg_sys::ROLE_PG_READ_ALL_SETTINGS))
 }
 
 pub fn configured() -> Result<Source, PseudoError> {
