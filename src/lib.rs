@@ -55,9 +55,12 @@ pub extern "C-unwind" fn _PG_init() {
     // (a typo in root_key_file would otherwise go unnoticed).
     // SAFETY: _PG_init runs once per backend; the name is a static C string.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pseudo_ext".as_ptr()) };
-    pseudo::key_cache::register_callbacks();
+    pg::xact::install();
     pg::log_filter::install();
+    // Transaction work, in this order at every transaction end.
+    pseudo::key_store::install();
     pseudo::key_audit::install();
+    pseudo::root_rotation::install();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -8,7 +8,7 @@
 
 use crate::error::{OrRaise, PseudoError};
 use crate::pg::varlena_out::{varlena_with, Varlena};
-use crate::pg::{log_filter, roles};
+use crate::pg::{log_filter, roles, xact};
 use crate::pseudo::{config_check, key_audit, key_cache, key_store, root_rotation};
 use pgrx::prelude::*;
 use pgrx::{pg_sys, Uuid};
@@ -148,19 +148,19 @@ fn pseudo_rotate(subject: &[u8]) -> Uuid {
 /// A new root key epoch; every subject key rewrapped under it. Returns the epoch.
 #[pg_extern(sql = false)]
 fn pseudo_rotate_root_key() -> i32 {
-    key_cache::administer_root_keys(root_rotation::rotate).or_raise()
+    root_rotation::administer(root_rotation::rotate).or_raise()
 }
 
 /// Retires a root key epoch; returns how many keys had to be rewrapped first.
 #[pg_extern(sql = false)]
 fn pseudo_retire_root_key(epoch: i32) -> i64 {
-    key_cache::administer_root_keys(|| root_rotation::retire(epoch)).or_raise()
+    root_rotation::administer(|| root_rotation::retire(epoch)).or_raise()
 }
 
 /// Destroys a retired epoch's root key (removed from the file at commit).
 #[pg_extern(sql = false)]
 fn pseudo_destroy_root_key(epoch: i32) -> bool {
-    key_cache::administer_root_keys(|| root_rotation::destroy(epoch)).or_raise()
+    root_rotation::administer(|| root_rotation::destroy(epoch)).or_raise()
 }
 
 /// Internal, for `pseudo_check_config`: findings about the root key source.
@@ -181,5 +181,5 @@ fn pseudo_subject_digest(subject: &[u8]) -> Vec<u8> {
 /// next transaction on.
 #[pg_extern(sql = false)]
 fn pseudo_invalidate_key_cache() {
-    key_cache::invalidate_everywhere().or_raise()
+    xact::invalidate_everywhere().or_raise()
 }

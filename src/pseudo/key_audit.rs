@@ -23,6 +23,7 @@
 use crate::error::{OrRaise, PseudoError};
 use crate::pg::owner_context::as_extension_owner;
 use crate::pg::prepared::Statement;
+use crate::pg::xact::{self, Participant};
 use pgrx::pg_sys::BuiltinOid::{INT8OID, OIDARRAYOID, UUIDARRAYOID};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -61,13 +62,21 @@ thread_local! {
 
 static mut PREVIOUS_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
 
-/// Called once from `_PG_init`.
+/// Called once from `_PG_init`: the executor hook that sees which tables a
+/// statement wrote, and the transaction work: rows written before commit,
+/// pending parts forgotten with the (sub)transaction.
 pub fn install() {
     // SAFETY: _PG_init runs once per backend, before any statement, single-threaded.
     unsafe {
         PREVIOUS_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
         pg_sys::ExecutorEnd_hook = Some(note_table_at_executor_end);
     }
+    xact::register(Participant {
+        before_commit: write_before_commit,
+        at_end: |_| at_transaction_end(),
+        at_subtransaction_abort,
+        ..Participant::NONE
+    });
 }
 
 /// Records that a value was re-encrypted under `new_key`.

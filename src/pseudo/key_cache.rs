@@ -3,44 +3,28 @@
 //! any session, can use the shredded keys; likewise a subject key rotation or a
 //! root key rotation is seen by every session's next transaction.
 //!
-//! How: `pseudo_shred` (and `pseudo_rotate`, and root key rotation,
-//! retirement and destruction) sends a relcache invalidation for
-//! `pseudo_keys.subject_key` (`CacheInvalidateRelcacheByRelid`). PostgreSQL
-//! delivers it to every backend before its next transaction starts (and at
-//! every lock acquisition); our callback then bumps [`GENERATION`], and the
-//! next access drops the whole cache. Transaction and subtransaction aborts
-//! bump it too when the transaction wrote key state, since it may have
-//! cached a key it created or a shred it performed. A key fetched while the
-//! generation moved is used once but not cached.
-//!
-//! The callbacks only touch atomics (and root rotation's list of pending
-//! removals): they can fire in the middle of SPI while the cache is borrowed.
-//! Each runs through [`no_unwind`], so no panic reaches PostgreSQL's C frames.
+//! How: every change of key state sends a relcache invalidation for
+//! `pseudo_keys.subject_key`, and aborts of transactions that wrote key state
+//! count too; [`crate::pg::xact`] turns both into a new generation, and the
+//! next access here drops the whole cache. A key fetched while the generation
+//! moved is used once but not cached.
 //!
 //! The keys themselves are held by [`pseudo_core::cached_keys`]: compact
 //! entries bounded by `pseudo_ext.key_cache_size`, evicted by CLOCK. A
 //! keyring that turns out older than the database's root key epochs (a
 //! rotation committed meanwhile) is dropped and the lookup retried once.
 
-use crate::error::{OrRaise, PseudoError};
-use crate::pg::no_unwind::no_unwind;
-use crate::pg::owner_context::{as_extension_owner, key_table_oid};
+use crate::error::PseudoError;
+use crate::pg::owner_context::as_extension_owner;
+use crate::pg::xact;
 use crate::pseudo::key_store::{self, Keyring, StoredKey};
-use crate::pseudo::key_writes;
 use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
 use pseudo_core::cached_keys::{Cached, CachedKeys, BYTES_PER_KEY};
 use pseudo_core::subject_key::SubjectKeyBytes;
 use pseudo_core::{KeyId, SubjectKey};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-static GENERATION: AtomicU64 = AtomicU64::new(1);
-/// OID of `pseudo_keys.subject_key` once known; invalidations of other
-/// relations (VACUUM, ANALYZE, DDL elsewhere) leave the cache alone.
-static WATCHED_RELATION: AtomicU32 = AtomicU32::new(0);
-/// The generation at which [`WATCHED_RELATION`] was looked up.
-static WATCHED_AT: AtomicU64 = AtomicU64::new(0);
 /// Bound on the cache's memory, in kB (`pseudo_ext.key_cache_size`); past
 /// it the least used keys make room. The default holds 2^20 keys (160 MB).
 pub static KEY_CACHE_SIZE_KB: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_KEY_CACHE_SIZE_KB);
@@ -90,7 +74,7 @@ impl KeyCache {
     /// Drops everything if an invalidation or abort happened since last use,
     /// or the size setting changed.
     fn sync(&mut self) {
-        let now = GENERATION.load(Ordering::Acquire);
+        let now = xact::generation();
         if self.generation != now || self.keys.capacity() != max_cached_keys() {
             *self = KeyCache::new(now);
         }
@@ -107,109 +91,6 @@ thread_local! {
     static CACHE: RefCell<KeyCache> = RefCell::new(KeyCache::new(0));
 }
 
-unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    no_unwind(|| {
-        let watched = WATCHED_RELATION.load(Ordering::Relaxed);
-        if relid == pg_sys::InvalidOid || watched == 0 || relid.to_u32() == watched {
-            GENERATION.fetch_add(1, Ordering::AcqRel);
-        }
-    });
-}
-
-/// Guarded: refusing a PREPARE raises an ERROR, which PostgreSQL allows
-/// before the point of no return (PRE_PREPARE). Every other event comes
-/// after it (commit, abort): there a failure must not become an ERROR, so the
-/// commit-time work of root rotation reports failures as WARNINGs.
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
-    use pg_sys::XactEvent::*;
-    // A prepared transaction's key changes would outlive this backend's view
-    // of them: the cache would keep keys that ROLLBACK PREPARED (from any
-    // session) removes, and a root key file created or a removal scheduled
-    // here would not follow COMMIT/ROLLBACK PREPARED.
-    if event == XACT_EVENT_PRE_PREPARE && (key_writes::wrote_keys() || crate::pseudo::root_rotation::removal_pending())
-    {
-        PseudoError::PrepareAfterKeyChange.raise();
-    }
-    // Before the point of no return: the rewrap audit row commits with the work.
-    if event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE {
-        crate::pseudo::key_audit::write_before_commit().or_raise();
-    }
-    let wrote_keys = matches!(
-        event,
-        XACT_EVENT_ABORT
-            | XACT_EVENT_PARALLEL_ABORT
-            | XACT_EVENT_COMMIT
-            | XACT_EVENT_PARALLEL_COMMIT
-            | XACT_EVENT_PREPARE
-    ) && key_writes::at_transaction_end();
-    let completed = no_unwind(|| match event {
-        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
-            crate::pseudo::key_audit::at_transaction_end();
-            if wrote_keys {
-                GENERATION.fetch_add(1, Ordering::AcqRel);
-            }
-            crate::pseudo::root_rotation::at_transaction_end(false);
-        }
-        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT => {
-            crate::pseudo::key_audit::at_transaction_end();
-            crate::pseudo::root_rotation::at_transaction_end(true);
-        }
-        XACT_EVENT_PREPARE => {
-            crate::pseudo::key_audit::at_transaction_end();
-            crate::pseudo::root_rotation::at_transaction_end(false);
-        }
-        _ => {}
-    });
-    if !completed {
-        // Forget this transaction's cached state rather than trust it.
-        GENERATION.fetch_add(1, Ordering::AcqRel);
-        pgrx::warning!("pseudo_ext: internal error at transaction end; cached keys dropped");
-    }
-}
-
-unsafe extern "C-unwind" fn on_subxact_event(
-    event: pg_sys::SubXactEvent::Type,
-    my: pg_sys::SubTransactionId,
-    _parent: pg_sys::SubTransactionId,
-    _arg: *mut std::ffi::c_void,
-) {
-    let completed = no_unwind(|| {
-        if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
-            if key_writes::wrote_keys() {
-                GENERATION.fetch_add(1, Ordering::AcqRel);
-            }
-            crate::pseudo::key_store::forget_epoch_lock();
-            crate::pseudo::root_rotation::at_subtransaction_abort(my);
-            crate::pseudo::key_audit::at_subtransaction_abort(my);
-        }
-    });
-    if !completed {
-        GENERATION.fetch_add(1, Ordering::AcqRel);
-    }
-}
-
-/// Called once from `_PG_init`.
-pub fn register_callbacks() {
-    // SAFETY: registering plain function pointers; they only touch atomics.
-    unsafe {
-        pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0));
-        pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut());
-        pg_sys::RegisterSubXactCallback(Some(on_subxact_event), std::ptr::null_mut());
-    }
-}
-
-/// Tells every backend (at its next transaction) and this one (now) to drop
-/// its cached keys. Called by `pseudo_shred`.
-pub fn invalidate_everywhere() -> Result<(), PseudoError> {
-    let rel = key_table_oid(c"subject_key")?;
-    // SAFETY: queues an invalidation message, sent at commit.
-    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(rel) };
-    key_writes::note_key_write();
-    GENERATION.fetch_add(1, Ordering::AcqRel);
-    Ok(())
-}
-
 /// The keyring, loaded as the extension owner on first need.
 fn keyring(create: bool) -> Result<Rc<Keyring>, PseudoError> {
     let cached = CACHE.with_borrow_mut(|c| {
@@ -221,7 +102,7 @@ fn keyring(create: bool) -> Result<Rc<Keyring>, PseudoError> {
     if let Some(k) = cached.filter(|k| k.source == source) {
         return Ok(k);
     }
-    let generation = GENERATION.load(Ordering::Acquire);
+    let generation = xact::generation();
     let ring = Rc::new(key_store::load_keyring(create)?);
     CACHE.with_borrow_mut(|c| {
         c.sync();
@@ -236,25 +117,14 @@ fn keyring(create: bool) -> Result<Rc<Keyring>, PseudoError> {
 /// keyring older than the database's root key epochs (a rotation committed
 /// since it was loaded), everything cached is dropped and `f` runs once more.
 fn with_keyring<R>(create: bool, f: impl Fn(&Keyring) -> Result<R, PseudoError>) -> Result<R, PseudoError> {
-    watch_key_table()?;
+    xact::watch_key_table()?;
     as_extension_owner(|| match f(&*keyring(create)?) {
         Err(PseudoError::StaleRootEpoch) => {
-            GENERATION.fetch_add(1, Ordering::AcqRel);
+            xact::bump_generation();
             f(&*keyring(create)?)
         }
         other => other,
     })
-}
-
-fn watch_key_table() -> Result<(), PseudoError> {
-    // Looked up again after every invalidation: dropping the extension
-    // invalidates the old table, and a re-created one has another OID.
-    let now = GENERATION.load(Ordering::Acquire);
-    if WATCHED_RELATION.load(Ordering::Relaxed) == 0 || WATCHED_AT.load(Ordering::Relaxed) != now {
-        WATCHED_RELATION.store(key_table_oid(c"subject_key")?.to_u32(), Ordering::Relaxed);
-        WATCHED_AT.store(now, Ordering::Relaxed);
-    }
-    Ok(())
 }
 
 /// Runs `f` with the key `id` names: `Some(key)` when live, `None` when shredded.
@@ -281,7 +151,7 @@ pub fn with_key_by_id<R>(id: &KeyId, f: impl FnOnce(Option<&SubjectKey>) -> R) -
                     return Ok(call_with(found, f));
                 }
             }
-            let generation = GENERATION.load(Ordering::Acquire);
+            let generation = xact::generation();
             let found = fetch_key(id)?;
             CACHE.with_borrow_mut(|c| {
                 c.sync();
@@ -310,7 +180,7 @@ fn call_with<R>(found: Cached, f: impl FnOnce(Option<&SubjectKey>) -> R) -> R {
 /// and an unwrap per key instead of a query per key. Once per generation;
 /// never evicts (a table larger than the cache fills it and stops).
 fn load_key_table() -> Result<(), PseudoError> {
-    let generation = GENERATION.load(Ordering::Acquire);
+    let generation = xact::generation();
     let room = CACHE.with_borrow_mut(|c| {
         c.loaded = true;
         let room = c.keys.capacity() - c.keys.len();
@@ -349,7 +219,7 @@ pub fn with_current_key<R>(subject: &[u8], f: impl FnOnce(&KeyId, &SubjectKey) -
     let (id, bytes) = match cached.transpose()? {
         Some(found) => found,
         None => {
-            let generation = GENERATION.load(Ordering::Acquire);
+            let generation = xact::generation();
             let (id, bytes) = with_keyring(true, |ring| key_store::current_key(ring, &ring.digest.digest(subject)))?;
             CACHE.with_borrow_mut(|c| {
                 c.sync();
@@ -381,7 +251,7 @@ pub fn with_key_and_current<R>(
     let (old, current) = match cached {
         Some(found) => found,
         None => {
-            let generation = GENERATION.load(Ordering::Acquire);
+            let generation = xact::generation();
             let old = match fetch_key(id)? {
                 Cached::Live(key) => Some(key),
                 Cached::Shredded => None,
@@ -412,17 +282,8 @@ pub fn with_key_and_current<R>(
 /// backend forget its cached current key.
 pub fn rotate_subject(subject: &[u8]) -> Result<KeyId, PseudoError> {
     let id = with_keyring(true, |ring| key_store::rotate_subject(ring, subject))?;
-    invalidate_everywhere()?;
+    xact::invalidate_everywhere()?;
     Ok(id)
-}
-
-/// Runs a root key rotation or retirement step as the extension owner, then
-/// makes every backend reload its keyring.
-pub fn administer_root_keys<R>(f: impl FnOnce() -> Result<R, PseudoError>) -> Result<R, PseudoError> {
-    watch_key_table()?;
-    let r = as_extension_owner(f)?;
-    invalidate_everywhere()?;
-    Ok(r)
 }
 
 /// The keyed digest that names `subject` in the key tables.

@@ -24,6 +24,7 @@
 use crate::error::PseudoError;
 use crate::pg::owner_context::relation_exists;
 use crate::pg::prepared::Statement;
+use crate::pg::xact::{self, Participant};
 use crate::pseudo::root_key_source::{self, Keys, Source};
 use crate::pseudo::root_key_users;
 use pgrx::pg_sys::BuiltinOid::{BYTEAOID, INT4OID, TEXTOID, UUIDARRAYOID, UUIDOID};
@@ -195,7 +196,7 @@ fn note_root_key_use(path: &str, rows: &[RootKeyRow]) {
 fn first_root_key_row(client: &mut SpiClient<'_>, source: &Source, root: &RootKey) -> Result<DigestKey, PseudoError> {
     let digest = DigestKey::generate()?;
     let wrapped = root.wrap_digest_key(1, &digest)?;
-    crate::pseudo::key_writes::note_key_write();
+    xact::note_key_write();
     let fingerprint = root.fingerprint().to_vec();
     let inserted = client.update(
         "INSERT INTO pseudo_keys.root_key (epoch, fingerprint, wrapped_digest_key) VALUES (1, $1, $2)
@@ -461,7 +462,7 @@ pub fn rotate_subject(keyring: &Keyring, subject: &[u8]) -> Result<KeyId, Pseudo
 }
 
 thread_local! {
-    /// The transaction (by [`crate::pseudo::key_writes::transaction_serial`]) and root
+    /// The transaction (by [`xact::transaction_serial`]) and root
     /// epoch last locked: the lock holds until the transaction ends, so later
     /// keys of the same transaction need not take it again. Forgotten when a
     /// subtransaction aborts (that releases the locks it took).
@@ -482,7 +483,7 @@ fn lock_current_epoch(client: &mut SpiClient<'_>, keyring: &Keyring) -> Result<(
     };
     static NEWEST_EPOCH: Statement =
         Statement { sql: "SELECT max(epoch) FROM pseudo_keys.root_key", args: &[], mutating: false };
-    let this = (crate::pseudo::key_writes::transaction_serial(), keyring.epoch);
+    let this = (xact::transaction_serial(), keyring.epoch);
     if EPOCH_LOCKED.get() == Some(this) {
         return Ok(());
     }
@@ -532,7 +533,7 @@ fn insert_subject_and_first_key(
     let id = new_key_id()?;
     let key = SubjectKey::generate_bytes()?;
     let wrapped = keyring.current_root().wrap_subject_key(&id, &key)?;
-    crate::pseudo::key_writes::note_key_write();
+    xact::note_key_write();
     let inserted = client.update(
         INSERT_SUBJECT_AND_KEY.plan(client)?,
         None,
@@ -554,7 +555,7 @@ fn insert_key(
     lock_current_epoch(client, keyring)?;
     let id = new_key_id()?;
     let key = SubjectKey::generate_bytes()?;
-    crate::pseudo::key_writes::note_key_write();
+    xact::note_key_write();
     let wrapped = keyring.current_root().wrap_subject_key(&id, &key)?;
     static INSERT_KEY: Statement = Statement {
         sql: "INSERT INTO pseudo_keys.subject_key (key_id, subject_digest, version, root_epoch, wrapped_key)
@@ -604,4 +605,10 @@ fn new_key_id() -> Result<KeyId, PseudoError> {
     id[6] = (id[6] & 0x0f) | 0x40;
     id[8] = (id[8] & 0x3f) | 0x80;
     Ok(id)
+}
+
+/// Registers the key store's transaction work: the root epoch lock goes with
+/// a rolled-back subtransaction, so the next first key takes it again.
+pub fn install() {
+    xact::register(Participant { at_subtransaction_abort: |_| forget_epoch_lock(), ..Participant::NONE });
 }

@@ -8,7 +8,6 @@
 //! * [`functions`]: the SQL-callable functions, one-line wrappers.
 //! * [`key_cache`]: per-backend cache of unwrapped keys and its invalidation.
 //! * [`key_store`]: the `pseudo_keys` tables, reached only as the extension owner.
-//! * [`key_writes`]: whether this transaction wrote keys, and its serial.
 //! * [`key_audit`]: the `create` and `rewrap` audit rows, one per transaction, written by the code that did the work.
 //! * [`root_key_source`]: the root key file or command; creating and editing the file.
 //! * [`root_key_users`]: which databases use which keys of a shared root key file.
@@ -20,7 +19,6 @@ pub mod functions;
 pub mod key_audit;
 pub mod key_cache;
 pub mod key_store;
-pub mod key_writes;
 pub mod root_key_source;
 pub mod root_key_users;
 pub mod root_rotation;

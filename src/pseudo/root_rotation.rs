@@ -22,6 +22,8 @@
 //! created before it.
 
 use crate::error::PseudoError;
+use crate::pg::owner_context::as_extension_owner;
+use crate::pg::xact::{self, Outcome, Participant};
 use crate::pseudo::key_store::{self, first_row, load_keyring_in, Keyring};
 use crate::pseudo::root_key_source::{self, Source};
 use crate::pseudo::root_key_users;
@@ -88,7 +90,7 @@ pub fn rotate() -> Result<i32, PseudoError> {
         let old_epoch = ring.epoch;
         let epoch = old_epoch + 1;
         let wrapped_digest = root.wrap_digest_key(epoch as u32, &ring.digest)?;
-        crate::pseudo::key_writes::note_key_write();
+        xact::note_key_write();
         client.update(
             "UPDATE pseudo_keys.root_key SET superseded_at = pg_catalog.now() WHERE epoch = $1",
             None,
@@ -142,7 +144,7 @@ pub fn retire(epoch: i32) -> Result<i64, PseudoError> {
         let mut rewrapped = 0;
         if !already_retired {
             rewrapped = rewrap_keys(client, &ring, ring.current_root(), ring.epoch, Some(epoch))?;
-            crate::pseudo::key_writes::note_key_write();
+            xact::note_key_write();
             client.update(
                 "UPDATE pseudo_keys.root_key
                  SET retired_at = pg_catalog.now(), superseded_at = COALESCE(superseded_at, pg_catalog.now()),
@@ -320,4 +322,25 @@ pub fn removal_pending() -> bool {
 /// Subtransaction abort: forget removals scheduled inside it.
 pub fn at_subtransaction_abort(subxact: pg_sys::SubTransactionId) {
     PENDING.with_borrow_mut(|p| p.retain(|r| r.subxact < subxact));
+}
+
+/// Runs a root key rotation, retirement or destruction as the extension
+/// owner, then makes every backend reload its keyring.
+pub fn administer<R>(f: impl FnOnce() -> Result<R, PseudoError>) -> Result<R, PseudoError> {
+    xact::watch_key_table()?;
+    let r = as_extension_owner(f)?;
+    xact::invalidate_everywhere()?;
+    Ok(r)
+}
+
+/// Registers root rotation's transaction work: a scheduled removal of
+/// retired keys from the root key file refuses PREPARE, happens after
+/// commit, and is forgotten with the (sub)transaction that scheduled it.
+pub fn install() {
+    xact::register(Participant {
+        refuses_prepare: removal_pending,
+        at_end: |outcome| at_transaction_end(outcome == Outcome::Committed),
+        at_subtransaction_abort,
+        ..Participant::NONE
+    });
 }
