@@ -157,6 +157,16 @@ pub fn encode_radix(key_id: &KeyId, bits: usize, ct: &RadixCiphertext) -> Vec<u8
     encode(Kind::Ciphertext, key_id, bits, ct)
 }
 
+/// A blob of `kind` made under the client key `key_id`: the one check of a
+/// client blob's header, for operands and answers alike.
+fn parse_for<'a>(bytes: &'a [u8], kind: Kind, key_id: &KeyId) -> Result<Blob<'a>, FheError> {
+    let blob = parse_kind(bytes, kind)?;
+    if blob.key_id != *key_id {
+        return Err(FheError::OtherClientKey);
+    }
+    Ok(blob)
+}
+
 /// A client's operand blob of `kind`, made under the store's client key
 /// `key_id`, for a `what` ("key" or "value") of `bits` bits.
 fn parse_operand<'a>(
@@ -166,10 +176,7 @@ fn parse_operand<'a>(
     what: &'static str,
     bits: usize,
 ) -> Result<Blob<'a>, FheError> {
-    let blob = parse_kind(bytes, kind)?;
-    if blob.key_id != *key_id {
-        return Err(FheError::OtherClientKey);
-    }
+    let blob = parse_for(bytes, kind, key_id)?;
     if blob.bits != bits {
         return Err(FheError::WrongWidth { what, expected: bits, got: blob.bits });
     }
@@ -227,10 +234,7 @@ pub fn encode_get_answer(key_id: &KeyId, bits: usize, answer: &Found) -> Vec<u8>
 /// A GET answer: the value's chunks and the found flag, each a ciphertext
 /// of the parameter set (their degree and noise are sums, not fresh).
 pub fn decode_get_answer(bytes: &[u8], key_id: &KeyId) -> Result<Found, FheError> {
-    let blob = parse_kind(bytes, Kind::GetAnswer)?;
-    if blob.key_id != *key_id {
-        return Err(FheError::OtherClientKey);
-    }
+    let blob = parse_for(bytes, Kind::GetAnswer, key_id)?;
     let expected = chunks::count_for(blocks_for(blob.bits));
     let (chunks, found): (Vec<Ciphertext>, Ciphertext) =
         from_bincode(blob.payload, (expected as u64 + 1) * BLOCK_LIMIT)?;
@@ -256,10 +260,7 @@ pub fn encode_set_answer(key_id: &KeyId, stored: &BooleanBlock) -> Vec<u8> {
 }
 
 pub fn decode_set_answer(bytes: &[u8], key_id: &KeyId) -> Result<BooleanBlock, FheError> {
-    let blob = parse_kind(bytes, Kind::SetAnswer)?;
-    if blob.key_id != *key_id {
-        return Err(FheError::OtherClientKey);
-    }
+    let blob = parse_for(bytes, Kind::SetAnswer, key_id)?;
     from_bincode(blob.payload, BLOCK_LIMIT)
 }
 
