@@ -15,11 +15,14 @@
 //! `docs/architecture.md` is the module map: who may use whom.
 
 #![warn(clippy::unwrap_used)]
+// `unsafe` only in `pg`, behind safe functions (docs/architecture.md).
+#![deny(unsafe_code)]
 
 use pgrx::prelude::*;
 
 mod error;
 mod fhe;
+#[allow(unsafe_code)]
 mod pg;
 mod pseudo;
 
@@ -53,8 +56,7 @@ pub extern "C-unwind" fn _PG_init() {
     pseudo::key_cache::define_gucs();
     // A misspelt `pseudo_ext.*` setting is an error, not a silent placeholder
     // (a typo in root_key_file would otherwise go unnoticed).
-    // SAFETY: _PG_init runs once per backend; the name is a static C string.
-    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pseudo_ext".as_ptr()) };
+    pg::backend::reserve_setting_prefix(c"pseudo_ext");
     pg::xact::install();
     pg::log_filter::install();
     // Transaction work, in this order at every transaction end.

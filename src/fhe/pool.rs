@@ -22,7 +22,8 @@
 //! every backend that uses a store gets its own pool.
 
 use crate::error::PseudoError;
-use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
+use crate::pg::{backend, os};
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pseudo_fhe::tfhe::integer::{CompressedServerKey, ServerKey};
 use std::sync::OnceLock;
 
@@ -43,35 +44,23 @@ pub fn define_gucs() {
 
 static POOL: OnceLock<Result<usize, String>> = OnceLock::new();
 
-fn block_all_signals(old: Option<&mut libc::sigset_t>) {
-    // SAFETY: sigfillset and pthread_sigmask on local sets.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        let old = old.map_or(std::ptr::null_mut(), |o| o as *mut _);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, old);
-    }
-}
-
 fn build() -> Result<usize, String> {
     let threads = match FHE_THREADS.get() {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n as usize,
     };
-    // SAFETY: reading a process-wide flag set once at backend start.
-    if !unsafe { pg_sys::IsUnderPostmaster } {
+    if !backend::under_postmaster() {
         return Err("the FHE store runs only in a backend".into());
     }
-    // SAFETY: sigset_t is plain data; all-zero is a valid (empty) set.
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    block_all_signals(Some(&mut old));
-    let built = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("pseudo_fhe worker {i}"))
-        .start_handler(|_| block_all_signals(None))
-        .build_global();
-    // SAFETY: restores this (main) thread's mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    // The workers start with every signal blocked (inherited, and again in
+    // their start handler): PostgreSQL's handlers run on the main thread only.
+    let built = os::with_all_signals_blocked(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("pseudo_fhe worker {i}"))
+            .start_handler(|_| os::block_all_signals())
+            .build_global()
+    });
     built.map(|()| threads).map_err(|e| e.to_string())
 }
 

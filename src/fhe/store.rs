@@ -16,7 +16,7 @@
 use crate::error::PseudoError;
 use crate::fhe::pool;
 use crate::pg::owner_context::as_extension_owner;
-use crate::pg::roles;
+use crate::pg::{catalog, roles};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
@@ -95,16 +95,8 @@ impl Caller {
 /// while the SQL of 0.3.0 is still installed, a clear 55000 instead of a
 /// failing query.
 fn require_owner_tokens() -> Result<(), PseudoError> {
-    // SAFETY: catalog lookups by name; absence is InvalidOid / InvalidAttrNumber.
-    let present = unsafe {
-        let nsp = pg_sys::get_namespace_oid(c"pseudo_fhe".as_ptr(), true);
-        let rel = if nsp == pg_sys::InvalidOid {
-            pg_sys::InvalidOid
-        } else {
-            pg_sys::get_relname_relid(c"store".as_ptr(), nsp)
-        };
-        rel != pg_sys::InvalidOid && pg_sys::get_attnum(rel, c"owner_token".as_ptr()) != 0
-    };
+    let present =
+        catalog::relation_oid(c"pseudo_fhe", c"store").is_some_and(|store| catalog::has_column(store, c"owner_token"));
     if present {
         Ok(())
     } else {
@@ -309,22 +301,14 @@ pub fn create(name: &str, server_key: &[u8], capacity: i32, key_bits: i32, value
 /// store's `owner_token`; PostgreSQL's ownership rules (DROP ROLE, REASSIGN
 /// OWNED, DROP OWNED) then apply to the store.
 fn create_owner_token() -> Result<pg_sys::Oid, PseudoError> {
-    // catalog/pg_largeobject_d.h (not in pgrx's bindings)
-    const LARGE_OBJECT_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2613);
     let token = Spi::connect_mut(|client| {
         client.update("SELECT pg_catalog.lo_create(0)", None, &[])?.first().get_one::<pg_sys::Oid>()
     })?
     .ok_or_else(|| PseudoError::KeyStore { why: "lo_create returned no OID".into() })?;
-    // SAFETY: comments on the large object this transaction just created.
-    unsafe {
-        pg_sys::CreateComments(
-            token,
-            LARGE_OBJECT_RELATION_ID,
-            0,
-            c"pseudo_ext: owner token of an FHE store (drop the store with pseudo_fhe_drop_store, not lo_unlink)"
-                .as_ptr(),
-        )
-    };
+    catalog::comment_on_large_object(
+        token,
+        c"pseudo_ext: owner token of an FHE store (drop the store with pseudo_fhe_drop_store, not lo_unlink)",
+    );
     Ok(token)
 }
 

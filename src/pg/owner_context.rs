@@ -22,46 +22,21 @@
 //! user id and unwinds the GUC nest level, exactly as for a definer function.
 
 use crate::error::PseudoError;
+use crate::pg::catalog;
 use pgrx::pg_sys;
 
 const KEY_SCHEMA: &std::ffi::CStr = c"pseudo_keys";
 
 /// OID of the relation `pseudo_keys.<name>`.
 pub fn key_table_oid(name: &std::ffi::CStr) -> Result<pg_sys::Oid, PseudoError> {
-    // SAFETY: catalog lookups by name; missing_ok so absence is our error, not theirs.
-    unsafe {
-        let nsp = pg_sys::get_namespace_oid(KEY_SCHEMA.as_ptr(), true);
-        let rel =
-            if nsp == pg_sys::InvalidOid { pg_sys::InvalidOid } else { pg_sys::get_relname_relid(name.as_ptr(), nsp) };
-        if rel == pg_sys::InvalidOid {
-            return Err(PseudoError::KeyStore {
-                why: format!("relation pseudo_keys.{} is missing; reinstall the extension", name.to_string_lossy()),
-            });
-        }
-        Ok(rel)
-    }
+    catalog::relation_oid(KEY_SCHEMA, name).ok_or_else(|| PseudoError::KeyStore {
+        why: format!("relation pseudo_keys.{} is missing; reinstall the extension", name.to_string_lossy()),
+    })
 }
 
 /// Whether `pseudo_keys.<name>` exists (objects added by upgrade scripts).
 pub fn relation_exists(name: &std::ffi::CStr) -> bool {
-    // SAFETY: catalog lookups by name.
-    unsafe {
-        let nsp = pg_sys::get_namespace_oid(KEY_SCHEMA.as_ptr(), true);
-        nsp != pg_sys::InvalidOid && pg_sys::get_relname_relid(name.as_ptr(), nsp) != pg_sys::InvalidOid
-    }
-}
-
-fn relation_owner(rel: pg_sys::Oid) -> Result<pg_sys::Oid, PseudoError> {
-    // SAFETY: RELOID syscache lookup; the tuple is released before returning.
-    unsafe {
-        let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, rel.into());
-        if tuple.is_null() {
-            return Err(PseudoError::KeyStore { why: "key table vanished during lookup".into() });
-        }
-        let owner = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relowner;
-        pg_sys::ReleaseSysCache(tuple);
-        Ok(owner)
-    }
+    catalog::relation_oid(KEY_SCHEMA, name).is_some()
 }
 
 thread_local! {
@@ -94,7 +69,8 @@ impl Drop for Entered {
 /// `f` runs outside any `unsafe` block: only the switch and the switch back
 /// are unsafe.
 pub fn as_extension_owner<R>(f: impl FnOnce() -> Result<R, PseudoError>) -> Result<R, PseudoError> {
-    let owner = relation_owner(key_table_oid(c"subject_key")?)?;
+    let owner = catalog::relation_owner(key_table_oid(c"subject_key")?)
+        .ok_or_else(|| PseudoError::KeyStore { why: "key table vanished during lookup".into() })?;
     let _entered = Entered::new();
     let saved = switch_to(owner);
     let result = f();

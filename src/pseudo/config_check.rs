@@ -4,8 +4,8 @@
 
 use crate::error::PseudoError;
 use crate::pg::owner_context::as_extension_owner;
+use crate::pg::{backend, catalog};
 use crate::pseudo::root_key_source::{self, Source};
-use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -93,8 +93,7 @@ fn note_root_key_use(path: &str) -> Result<(), String> {
         })
     })
     .map_err(|_| "the root key epochs could not be read".to_string())?;
-    // SAFETY: reads shared memory state.
-    if rows.is_empty() || unsafe { pg_sys::RecoveryInProgress() } {
+    if rows.is_empty() || backend::recovery_in_progress() {
         return Ok(());
     }
     let list = |retired: bool| -> Vec<[u8; 32]> {
@@ -105,27 +104,14 @@ fn note_root_key_use(path: &str) -> Result<(), String> {
 
 /// Whether pseudo_ext is in shared_preload_libraries.
 fn preloaded() -> bool {
-    // SAFETY: reads a GUC's current value by name; NULL when unknown.
-    let value = unsafe {
-        let v = pg_sys::GetConfigOption(c"shared_preload_libraries".as_ptr(), true, false);
-        if v.is_null() {
-            return false;
-        }
-        std::ffi::CStr::from_ptr(v).to_string_lossy().into_owned()
-    };
+    let Some(value) = catalog::setting(c"shared_preload_libraries") else { return false };
     value.split(',').any(|lib| lib.trim().trim_matches('"') == "pseudo_ext")
 }
 
 /// Whether the file is in the data directory (symlinks resolved as far as
 /// the path exists).
 fn inside_data_directory(path: &str) -> bool {
-    // SAFETY: DataDir is set for the postmaster's lifetime before any backend runs SQL.
-    let data_dir = unsafe {
-        if pg_sys::DataDir.is_null() {
-            return false;
-        }
-        PathBuf::from(std::ffi::CStr::from_ptr(pg_sys::DataDir).to_string_lossy().into_owned())
-    };
+    let Some(data_dir) = catalog::data_directory() else { return false };
     let file = if Path::new(path).is_absolute() { PathBuf::from(path) } else { data_dir.join(path) };
     let resolved = std::fs::canonicalize(&file).unwrap_or_else(|_| {
         match (file.parent().and_then(|p| std::fs::canonicalize(p).ok()), file.file_name()) {

@@ -8,10 +8,10 @@
 
 use crate::error::{OrRaise, PseudoError};
 use crate::pg::varlena_out::{varlena_with, Varlena};
-use crate::pg::{log_filter, roles, xact};
+use crate::pg::{backend, log_filter, roles, xact};
 use crate::pseudo::{config_check, key_audit, key_cache, key_store, root_rotation};
 use pgrx::prelude::*;
-use pgrx::{pg_sys, Uuid};
+use pgrx::Uuid;
 use pseudo_core::envelope::{self, Envelope};
 use zeroize::Zeroizing;
 
@@ -20,17 +20,10 @@ fn encrypt(subject: &[u8], context: &[u8], plaintext: &[u8]) -> Varlena {
     // Refuse an over-long plaintext before a key is created for nothing.
     let len = envelope::sealed_len(plaintext.len()).or_raise();
     key_cache::with_current_key(subject, |id, key| {
-        varlena_with(len, |out| key.seal_into_in_process(process_id(), id, context, plaintext, out))
+        varlena_with(len, |out| key.seal_into_in_process(backend::process_id(), id, context, plaintext, out))
     })
     .or_raise()
     .or_raise()
-}
-
-/// This process's id for the nonce generator: `MyProcPid`, which PostgreSQL
-/// sets in every process after `fork` (a global read, not a system call).
-fn process_id() -> u32 {
-    // SAFETY: reads a backend global set at process start.
-    unsafe { pg_sys::MyProcPid as u32 }
 }
 
 fn decrypt(value: &[u8], context: &[u8]) -> Option<Varlena> {
@@ -100,7 +93,7 @@ fn rewrap(value: &[u8], context: &[u8]) -> Vec<u8> {
             }
             let mut plaintext = Zeroizing::new(vec![0u8; env.plaintext_len()]);
             old.open_into(&env, context, &mut plaintext)?;
-            Ok((cur.seal_in_process(process_id(), cur_id, context, &plaintext)?, Some(*cur_id)))
+            Ok((cur.seal_in_process(backend::process_id(), cur_id, context, &plaintext)?, Some(*cur_id)))
         }
         // Already current, or shredded: nothing to re-encrypt.
         _ => Ok((value.to_vec(), None)),

@@ -24,10 +24,11 @@ use crate::error::{OrRaise, PseudoError};
 use crate::pg::owner_context::as_extension_owner;
 use crate::pg::prepared::Statement;
 use crate::pg::xact::{self, Participant};
+use crate::pg::{backend, written_table};
 use pgrx::pg_sys::BuiltinOid::{INT8OID, OIDARRAYOID, UUIDARRAYOID};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::{PgList, Uuid};
+use pgrx::Uuid;
 use pseudo_core::KeyId;
 use std::cell::RefCell;
 
@@ -60,17 +61,11 @@ thread_local! {
     static PENDING: RefCell<Vec<Part>> = const { RefCell::new(Vec::new()) };
 }
 
-static mut PREVIOUS_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
-
 /// Called once from `_PG_init`: the executor hook that sees which tables a
 /// statement wrote, and the transaction work: rows written before commit,
 /// pending parts forgotten with the (sub)transaction.
 pub fn install() {
-    // SAFETY: _PG_init runs once per backend, before any statement, single-threaded.
-    unsafe {
-        PREVIOUS_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
-        pg_sys::ExecutorEnd_hook = Some(note_table_at_executor_end);
-    }
+    written_table::on_statement_end(note_table);
     xact::register(Participant {
         before_commit: write_before_commit,
         at_end: |_| at_transaction_end(),
@@ -107,8 +102,7 @@ thread_local! {
 /// Adds one action to the current subtransaction's tally; true when its key
 /// ids reached [`MAX_KEY_IDS_PER_ROW`].
 fn note(action: Action, key: &KeyId) -> bool {
-    // SAFETY: reads the backend's transaction state.
-    let subxact = unsafe { pg_sys::GetCurrentSubTransactionId() };
+    let subxact = backend::subtransaction_id();
     PENDING.with_borrow_mut(|parts| {
         let mine = parts.iter().rposition(|p| p.subxact == subxact && p.action == action);
         let index = match mine {
@@ -156,73 +150,31 @@ pub fn write_before_commit() -> Result<(), PseudoError> {
     if PENDING.with_borrow(Vec::is_empty) {
         return Ok(());
     }
-    // SAFETY: a snapshot of the still open transaction, pushed and popped
-    // around the insert (an error aborts the transaction, which pops it).
-    unsafe {
-        let pushed = !pg_sys::ActiveSnapshotSet();
-        if pushed {
-            pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
-        }
-        let written = write_pending();
-        if pushed {
-            pg_sys::PopActiveSnapshot();
-        }
-        written
-    }
+    backend::with_active_snapshot(write_pending)
 }
 
 /// Notes the table a statement wrote with the rewraps made while it ran.
-/// Nothing here can fail: reading the plan, then pushing to a Vec.
-#[pg_guard]
-unsafe extern "C-unwind" fn note_table_at_executor_end(query_desc: *mut pg_sys::QueryDesc) {
+/// Nothing here can fail: pushing to a Vec.
+fn note_table(table: pg_sys::Oid) {
     // The extension's own statements (key rows, audit rows) are not the caller's.
-    let theirs = !crate::pg::owner_context::in_extension_context();
-    // SAFETY: PostgreSQL passes a valid QueryDesc; read before it is freed.
-    if let Some(table) = unsafe { written_table(query_desc) }.filter(|_| theirs) {
-        PENDING.with_borrow_mut(|parts| {
-            for part in parts.iter_mut().filter(|p| p.since_statement_end) {
-                part.since_statement_end = false;
-                if !part.tables.contains(&table) {
-                    part.tables.push(table);
-                }
+    if crate::pg::owner_context::in_extension_context() {
+        return;
+    }
+    PENDING.with_borrow_mut(|parts| {
+        for part in parts.iter_mut().filter(|p| p.since_statement_end) {
+            part.since_statement_end = false;
+            if !part.tables.contains(&table) {
+                part.tables.push(table);
             }
-        });
-    }
-    // SAFETY: the previous hook or the standard one, as every hook must.
-    unsafe {
-        match PREVIOUS_EXECUTOR_END {
-            Some(previous) => pg_sys::ffi::pg_guard_ffi_boundary(|| previous(query_desc)),
-            None => pg_sys::standard_ExecutorEnd(query_desc),
         }
-    }
-}
-
-/// The one table an INSERT, UPDATE or MERGE wrote, if there was exactly one.
-unsafe fn written_table(query_desc: *mut pg_sys::QueryDesc) -> Option<pg_sys::Oid> {
-    // SAFETY: the caller passes a live QueryDesc; its plan and range table
-    // are lists of the documented node types.
-    unsafe {
-        let stmt = (*query_desc).plannedstmt;
-        if stmt.is_null() || (*stmt).commandType == pg_sys::CmdType::CMD_SELECT {
-            return None;
-        }
-        let results = PgList::<std::ffi::c_void>::from_pg((*stmt).resultRelations);
-        if results.len() != 1 {
-            return None;
-        }
-        let index = results.get_int(0)?;
-        let rtable = PgList::<pg_sys::RangeTblEntry>::from_pg((*stmt).rtable);
-        let rte = rtable.get_ptr(usize::try_from(index).ok()?.checked_sub(1)?)?;
-        Some((*rte).relid).filter(|oid| *oid != pg_sys::InvalidOid)
-    }
+    });
 }
 
 /// Writes one audit row per action for the parts of the current
 /// subtransaction and its committed children; outer parts wait (at commit,
 /// that is all of them).
 fn write_pending() -> Result<(), PseudoError> {
-    // SAFETY: reads the backend's transaction state.
-    let current = unsafe { pg_sys::GetCurrentSubTransactionId() };
+    let current = backend::subtransaction_id();
     let mine = PENDING.with_borrow_mut(|parts| {
         let (mine, outer): (Vec<Part>, Vec<Part>) = parts.drain(..).partition(|p| p.subxact >= current);
         *parts = outer;

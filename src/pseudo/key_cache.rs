@@ -15,6 +15,7 @@
 //! rotation committed meanwhile) is dropped and the lookup retried once.
 
 use crate::error::PseudoError;
+use crate::pg::backend;
 use crate::pg::owner_context::as_extension_owner;
 use crate::pg::xact;
 use crate::pseudo::key_store::{self, Keyring, StoredKey};
@@ -91,26 +92,47 @@ thread_local! {
     static CACHE: RefCell<KeyCache> = RefCell::new(KeyCache::new(0));
 }
 
-/// The keyring, loaded as the extension owner on first need.
-fn keyring(create: bool) -> Result<Rc<Keyring>, PseudoError> {
+/// The cache's answer, or on a miss `fetch`'s, which `remember` then stores
+/// unless the cache was invalidated while `fetch` ran. `fetch` runs SQL, so
+/// it runs outside any borrow of the cache.
+fn cached_or_fetched<T>(
+    look_up: impl FnOnce(&mut KeyCache) -> Result<Option<T>, PseudoError>,
+    fetch: impl FnOnce() -> Result<T, PseudoError>,
+    remember: impl FnOnce(&mut KeyCache, &T) -> Result<(), PseudoError>,
+) -> Result<T, PseudoError> {
     let cached = CACHE.with_borrow_mut(|c| {
         c.sync();
-        c.keyring.clone()
-    });
-    // The source settings are reloadable: a changed setting means a reload.
-    let source = crate::pseudo::root_key_source::configured()?;
-    if let Some(k) = cached.filter(|k| k.source == source) {
-        return Ok(k);
+        look_up(c)
+    })?;
+    if let Some(found) = cached {
+        return Ok(found);
     }
     let generation = xact::generation();
-    let ring = Rc::new(key_store::load_keyring(create)?);
+    let found = fetch()?;
+    if_unchanged(generation, |c| remember(c, &found)).transpose()?;
+    Ok(found)
+}
+
+/// Runs `f` on the cache unless it was invalidated since `generation`.
+fn if_unchanged<R>(generation: u64, f: impl FnOnce(&mut KeyCache) -> R) -> Option<R> {
     CACHE.with_borrow_mut(|c| {
         c.sync();
-        if c.generation == generation {
+        (c.generation == generation).then(|| f(c))
+    })
+}
+
+/// The keyring, loaded as the extension owner on first need.
+fn keyring(create: bool) -> Result<Rc<Keyring>, PseudoError> {
+    // The source settings are reloadable: a changed setting means a reload.
+    let source = crate::pseudo::root_key_source::configured()?;
+    cached_or_fetched(
+        |c| Ok(c.keyring.clone().filter(|k| k.source == source)),
+        || Ok(Rc::new(key_store::load_keyring(create)?)),
+        |c, ring| {
             c.keyring = Some(ring.clone());
-        }
-    });
-    Ok(ring)
+            Ok(())
+        },
+    )
 }
 
 /// Runs `f` as the extension owner with the keyring. When `f` finds the
@@ -129,43 +151,40 @@ fn with_keyring<R>(create: bool, f: impl Fn(&Keyring) -> Result<R, PseudoError>)
 
 /// Runs `f` with the key `id` names: `Some(key)` when live, `None` when shredded.
 pub fn with_key_by_id<R>(id: &KeyId, f: impl FnOnce(Option<&SubjectKey>) -> R) -> Result<R, PseudoError> {
-    let cached = CACHE.with_borrow_mut(|c| {
-        c.sync();
-        c.keys.get(id)
-    });
-    let found = match cached {
-        Some(found) => found,
-        None => {
-            if CACHE.with_borrow_mut(|c| {
-                // SAFETY: reads the backend's statement start time.
-                let statement = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
-                if statement != c.missed_in {
-                    c.missed_in = statement;
-                    c.misses = 0;
-                }
-                c.misses += 1;
-                c.misses == MISSES_BEFORE_LOADING && !c.loaded
-            }) {
+    let found = cached_or_fetched(
+        |c| Ok(c.keys.get(id)),
+        || {
+            if bulk_load_due() {
                 load_key_table()?;
                 if let Some(found) = CACHE.with_borrow_mut(|c| c.keys.get(id)) {
-                    return Ok(call_with(found, f));
+                    return Ok(found);
                 }
             }
-            let generation = xact::generation();
-            let found = fetch_key(id)?;
-            CACHE.with_borrow_mut(|c| {
-                c.sync();
-                if c.generation == generation {
-                    match &found {
-                        Cached::Live(key) => c.keys.insert(id, key),
-                        Cached::Shredded => c.keys.insert_shredded(id),
-                    }
-                }
-            });
-            found
-        }
-    };
+            fetch_key(id)
+        },
+        |c, found| {
+            match found {
+                Cached::Live(key) => c.keys.insert(id, key),
+                Cached::Shredded => c.keys.insert_shredded(id),
+            }
+            Ok(())
+        },
+    )?;
     Ok(call_with(found, f))
+}
+
+/// Counts a miss by key id; true at the miss after which this statement
+/// should load the key table ([`MISSES_BEFORE_LOADING`], once per generation).
+fn bulk_load_due() -> bool {
+    CACHE.with_borrow_mut(|c| {
+        let statement = backend::statement_start();
+        if statement != c.missed_in {
+            c.missed_in = statement;
+            c.misses = 0;
+        }
+        c.misses += 1;
+        c.misses == MISSES_BEFORE_LOADING && !c.loaded
+    })
 }
 
 fn call_with<R>(found: Cached, f: impl FnOnce(Option<&SubjectKey>) -> R) -> R {
@@ -189,12 +208,7 @@ fn load_key_table() -> Result<(), PseudoError> {
     });
     with_keyring(false, |ring| {
         key_store::for_each_key(ring, room, |id, key| {
-            CACHE.with_borrow_mut(|c| {
-                c.sync();
-                if c.generation == generation {
-                    c.keys.insert_if_room(id, key);
-                }
-            })
+            if_unchanged(generation, |c| c.keys.insert_if_room(id, key));
         })
     })
 }
@@ -211,26 +225,15 @@ fn fetch_key(id: &KeyId) -> Result<Cached, PseudoError> {
 /// Runs `f` with the subject's current key and its id, creating the key on
 /// first use.
 pub fn with_current_key<R>(subject: &[u8], f: impl FnOnce(&KeyId, &SubjectKey) -> R) -> Result<R, PseudoError> {
-    let cached = CACHE.with_borrow_mut(|c| {
-        c.sync();
-        c.keyring.as_ref()?;
-        c.keys.current_of_subject(subject).transpose()
-    });
-    let (id, bytes) = match cached.transpose()? {
-        Some(found) => found,
-        None => {
-            let generation = xact::generation();
-            let (id, bytes) = with_keyring(true, |ring| key_store::current_key(ring, &ring.digest.digest(subject)))?;
-            CACHE.with_borrow_mut(|c| {
-                c.sync();
-                if c.generation == generation {
-                    c.keys.insert_current_of_subject(subject, &id, &bytes)?;
-                }
-                Ok::<_, PseudoError>(())
-            })?;
-            (id, bytes)
-        }
-    };
+    let (id, bytes) = cached_or_fetched(
+        // Without a keyring nothing of this subject can be cached yet.
+        |c| match c.keyring {
+            Some(_) => Ok(c.keys.current_of_subject(subject)?),
+            None => Ok(None),
+        },
+        || with_keyring(true, |ring| key_store::current_key(ring, &ring.digest.digest(subject))),
+        |c, (id, bytes)| Ok(c.keys.insert_current_of_subject(subject, id, bytes)?),
+    )?;
     Ok(f(&id, &SubjectKey::new(&bytes)))
 }
 
@@ -241,17 +244,15 @@ pub fn with_key_and_current<R>(
     f: impl FnOnce(Option<&SubjectKey>, Option<(&KeyId, &SubjectKey)>) -> R,
 ) -> Result<R, PseudoError> {
     type Found = (Option<SubjectKeyBytes>, Option<(KeyId, SubjectKeyBytes)>);
-    let cached: Option<Found> = CACHE.with_borrow_mut(|c| {
-        c.sync();
-        match c.keys.get(id)? {
-            Cached::Shredded => Some((None, None)),
-            Cached::Live(old) => Some((Some(old), Some(c.keys.current_of_key(id)?))),
-        }
-    });
-    let (old, current) = match cached {
-        Some(found) => found,
-        None => {
-            let generation = xact::generation();
+    let (old, current): Found = cached_or_fetched(
+        |c| {
+            Ok(match c.keys.get(id) {
+                None => None,
+                Some(Cached::Shredded) => Some((None, None)),
+                Some(Cached::Live(old)) => c.keys.current_of_key(id).map(|current| (Some(old), Some(current))),
+            })
+        },
+        || {
             let old = match fetch_key(id)? {
                 Cached::Live(key) => Some(key),
                 Cached::Shredded => None,
@@ -260,19 +261,17 @@ pub fn with_key_and_current<R>(
                 Some(_) => with_keyring(false, |ring| key_store::current_key_of(ring, id))?,
                 None => None,
             };
-            CACHE.with_borrow_mut(|c| {
-                c.sync();
-                if c.generation == generation {
-                    match (&old, &current) {
-                        (None, _) => c.keys.insert_shredded(id),
-                        (Some(old), Some((cur, cur_key))) => c.keys.insert_with_current(id, old, cur, cur_key),
-                        (Some(_), None) => {}
-                    }
-                }
-            });
-            (old, current)
-        }
-    };
+            Ok((old, current))
+        },
+        |c, (old, current)| {
+            match (old, current) {
+                (None, _) => c.keys.insert_shredded(id),
+                (Some(old), Some((cur, cur_key))) => c.keys.insert_with_current(id, old, cur, cur_key),
+                (Some(_), None) => {}
+            }
+            Ok(())
+        },
+    )?;
     let old = old.map(|bytes| SubjectKey::new(&bytes));
     let current = current.map(|(cur, bytes)| (cur, SubjectKey::new(&bytes)));
     Ok(f(old.as_ref(), current.as_ref().map(|(cur, key)| (cur, key))))

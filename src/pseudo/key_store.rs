@@ -25,12 +25,12 @@ use crate::error::PseudoError;
 use crate::pg::owner_context::relation_exists;
 use crate::pg::prepared::Statement;
 use crate::pg::xact::{self, Participant};
+use crate::pg::{backend, catalog, spi_rows};
 use crate::pseudo::root_key_source::{self, Keys, Source};
 use crate::pseudo::root_key_users;
 use pgrx::pg_sys::BuiltinOid::{BYTEAOID, INT4OID, TEXTOID, UUIDARRAYOID, UUIDOID};
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiTupleTable};
-use pgrx::varlena::{varatt_is_1b, varatt_is_1b_e, varatt_is_4b_u, varlena_to_byte_slice};
 use pgrx::Uuid;
 use pseudo_core::subject_key::{SubjectKey, SubjectKeyBytes};
 use pseudo_core::{random, DigestKey, KeyId, RootKey};
@@ -172,8 +172,7 @@ fn note_root_key_use(path: &str, rows: &[RootKeyRow]) {
     thread_local! {
         static WARNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
-    // SAFETY: reads shared memory state.
-    if unsafe { pg_sys::RecoveryInProgress() } {
+    if backend::recovery_in_progress() {
         return;
     }
     let fingerprints = |retired: bool| -> Vec<root_key_users::Fingerprint> {
@@ -256,16 +255,7 @@ pub fn key_by_id(keyring: &Keyring, id: &KeyId) -> Result<StoredKey, PseudoError
 /// when the key table was ever vacuumed or analyzed.
 pub fn estimated_key_count() -> Option<usize> {
     let rel = crate::pg::owner_context::key_table_oid(c"subject_key").ok()?;
-    // SAFETY: a syscache lookup of an existing relation, released at once.
-    unsafe {
-        let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, rel.into());
-        if tuple.is_null() {
-            return None;
-        }
-        let tuples = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).reltuples;
-        pg_sys::ReleaseSysCache(tuple);
-        (tuples > 0.0).then_some(tuples as usize)
-    }
+    catalog::estimated_rows(rel).filter(|rows| *rows > 0.0).map(|rows| rows as usize)
 }
 
 /// Unwraps up to `limit` live keys of the key table, in no particular order,
@@ -287,37 +277,11 @@ pub fn for_each_key(
                 break;
             }
             left = left.saturating_sub(batch.len());
-            // SAFETY: the batch just fetched, read in place: one deform per
-            // row instead of several guarded calls per column, and the
-            // wrapped key borrowed, not copied (this runs for every key of a
-            // fresh session's bulk load).
-            unsafe {
-                let table = pg_sys::SPI_tuptable;
-                let desc = (*table).tupdesc;
-                let mut values = [pg_sys::Datum::from(0usize); 3];
-                let mut nulls = [false; 3];
-                for i in 0..(*table).numvals as usize {
-                    pg_sys::heap_deform_tuple(*(*table).vals.add(i), desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-                    let wrapped = values[1].cast_mut_ptr::<pg_sys::varlena>();
-                    // A compressed or out-of-line value (never at this size)
-                    // is left to the lookup of its key.
-                    if nulls.contains(&true)
-                        || !(varatt_is_4b_u(wrapped) || (varatt_is_1b(wrapped) && !varatt_is_1b_e(wrapped)))
-                    {
-                        continue;
-                    }
-                    let id: KeyId = *values[0].cast_mut_ptr::<KeyId>();
-                    let epoch = values[2].value() as i32;
-                    let wrapped = varlena_to_byte_slice(wrapped);
-                    if let Ok(key) = keyring.root_of(epoch).and_then(|root| Ok(root.unwrap_subject_key(&id, wrapped)?))
-                    {
-                        f(&id, &key);
-                    }
+            spi_rows::for_each_uuid_bytea_int4(batch, |id, wrapped, epoch| {
+                if let Ok(key) = keyring.root_of(epoch).and_then(|root| Ok(root.unwrap_subject_key(id, wrapped)?)) {
+                    f(id, &key);
                 }
-            }
-            // SAFETY: frees the batch just read (SPI keeps every result until
-            // the connection ends otherwise); nothing refers to it any more.
-            unsafe { pg_sys::SPI_freetuptable(pg_sys::SPI_tuptable) };
+            })?;
         }
         Ok(())
     })
@@ -508,8 +472,7 @@ fn refuse_if_read_only() -> Result<(), PseudoError> {
 
 /// Whether this transaction cannot write (a hot standby, or READ ONLY).
 pub fn in_read_only_transaction() -> bool {
-    // SAFETY: reads backend state; RecoveryInProgress only reads shared memory.
-    unsafe { pg_sys::RecoveryInProgress() || pg_sys::XactReadOnly }
+    backend::read_only_transaction()
 }
 
 /// Inserts the subject's row and its first key together; `None` when the row

@@ -20,14 +20,13 @@
 //!   root key rotation takes, for longer.
 
 use crate::error::PseudoError;
-use crate::pg::roles;
+use crate::pg::{backend, os, roles};
 use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
 use pseudo_core::{key_file, RootKey};
 use std::cell::RefCell;
 use std::ffi::CString;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -193,14 +192,12 @@ fn run_command(cmd: &str) -> Result<Zeroizing<Vec<u8>>, PseudoError> {
     let mut out = Zeroizing::new(vec![0u8; MAX_SOURCE_BYTES as usize]);
     let mut len = 0;
     let mut stdout = running.child.stdout.take().expect("stdout is piped");
-    let fd = stdout.as_raw_fd();
-    // SAFETY: a descriptor we own; non-blocking so a silent command cannot block the read.
-    unsafe { libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK) };
+    // Non-blocking, so a silent command cannot block the read.
+    os::set_nonblocking(&stdout).map_err(|e| failed(format!("could not read its output: {}", e.kind())))?;
     loop {
         running.interrupt_or_deadline(deadline, timeout_ms)?;
-        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd; wakes every 100 ms to look at interrupts and the deadline.
-        if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 {
+        // Wakes every 100 ms to look at interrupts and the deadline.
+        if !os::wait_readable(&stdout, Duration::from_millis(100)) {
             continue; // timeout or EINTR (a signal the backend handles)
         }
         match stdout.read(&mut out[len..]) {
@@ -246,14 +243,10 @@ impl RunningCommand<'_> {
     /// Kills the command on a pending cancel or timeout; a cancel is then
     /// raised as PostgreSQL's own error (57014).
     fn interrupt_or_deadline(&mut self, deadline: Instant, timeout_ms: u64) -> Result<(), PseudoError> {
-        // SAFETY: read flags the backend's signal handlers set.
-        if unsafe { pg_sys::InterruptPending } != 0 {
-            // SAFETY: as above, flags set by the signal handlers.
-            if unsafe { pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0 } {
-                self.kill();
-            }
-            pgrx::check_for_interrupts!();
+        if backend::cancel_or_termination_pending() {
+            self.kill();
         }
+        pgrx::check_for_interrupts!();
         if Instant::now() >= deadline {
             self.kill();
             return Err(PseudoError::RootKeyUnreadable {
@@ -268,8 +261,7 @@ impl RunningCommand<'_> {
 
     fn kill(&mut self) {
         if !self.done {
-            // SAFETY: signals the process group the command leads (its pid).
-            unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+            os::kill_process_group(self.child.id());
             let _ = self.child.wait();
             self.done = true;
         }
@@ -291,10 +283,8 @@ pub struct FileLock {
 impl FileLock {
     fn take(path: &str) -> std::io::Result<FileLock> {
         let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(format!("{path}.lock"))?;
-        // SAFETY: flock on a descriptor we own; released when the file closes.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        // Released when the file closes.
+        file.lock()?;
         Ok(FileLock { _file: file })
     }
 }

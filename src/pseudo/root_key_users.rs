@@ -20,6 +20,7 @@
 //! registers it) has no list yet.
 
 use crate::error::PseudoError;
+use crate::pg::{backend, catalog};
 use crate::pseudo::root_key_source::{lock_file, replace_file};
 use pgrx::pg_sys;
 use std::cell::RefCell;
@@ -47,19 +48,13 @@ fn dir(path: &str) -> String {
     format!("{path}.users")
 }
 
-fn system_identifier() -> u64 {
-    // SAFETY: reads the control file's identifier, set at startup.
-    unsafe { pg_sys::GetSystemIdentifier() }
-}
-
 fn entry_name(system: u64, database: u32) -> String {
     format!("{system}-{database}")
 }
 
 fn own_entry(path: &str) -> String {
-    // SAFETY: reads a backend global.
-    let database = unsafe { pg_sys::MyDatabaseId }.to_u32();
-    format!("{}/{}", dir(path), entry_name(system_identifier(), database))
+    let database = backend::database_id().to_u32();
+    format!("{}/{}", dir(path), entry_name(backend::system_identifier(), database))
 }
 
 fn parse(contents: &str) -> BTreeSet<Fingerprint> {
@@ -120,7 +115,7 @@ pub fn others_using(path: &str, fingerprint: &Fingerprint) -> Result<Vec<User>, 
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io(e)),
     };
-    let this_system = system_identifier();
+    let this_system = backend::system_identifier();
     let mut users = Vec::new();
     for entry in entries {
         let entry = entry.map_err(io)?;
@@ -139,7 +134,7 @@ pub fn others_using(path: &str, fingerprint: &Fingerprint) -> Result<Vec<User>, 
             continue;
         }
         let oid = pg_sys::Oid::from(database);
-        if database_exists(oid) {
+        if catalog::database_exists(oid) {
             users.push(User::Here(oid));
         } else {
             // Dropped: its keys went with it.
@@ -150,32 +145,13 @@ pub fn others_using(path: &str, fingerprint: &Fingerprint) -> Result<Vec<User>, 
     Ok(users)
 }
 
-fn database_exists(oid: pg_sys::Oid) -> bool {
-    // SAFETY: a syscache lookup on the shared pg_database catalog.
-    unsafe {
-        pg_sys::SearchSysCacheExists(
-            pg_sys::SysCacheIdentifier::DATABASEOID as i32,
-            oid.into(),
-            0.into(),
-            0.into(),
-            0.into(),
-        )
-    }
-}
-
 /// How a user is named in an error: a database's name, or where it lives.
 pub fn describe(user: &User) -> String {
     match user {
-        User::Here(oid) => {
-            // SAFETY: the name of an existing database, copied out.
-            let name = unsafe { pg_sys::get_database_name(*oid) };
-            if name.is_null() {
-                format!("database OID {}", oid.to_u32())
-            } else {
-                // SAFETY: a palloc'd NUL-terminated string.
-                format!("\"{}\"", unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy())
-            }
-        }
+        User::Here(oid) => match catalog::database_name(*oid) {
+            Some(name) => format!("\"{name}\""),
+            None => format!("database OID {}", oid.to_u32()),
+        },
         User::Elsewhere { system, database } => {
             format!("database OID {database} of another cluster (system identifier {system})")
         }

@@ -22,6 +22,7 @@
 //! created before it.
 
 use crate::error::PseudoError;
+use crate::pg::backend;
 use crate::pg::owner_context::as_extension_owner;
 use crate::pg::xact::{self, Outcome, Participant};
 use crate::pseudo::key_store::{self, first_row, load_keyring_in, Keyring};
@@ -37,8 +38,7 @@ use std::cell::RefCell;
 const REWRAP_BATCH: usize = 1000;
 
 fn require_read_committed(what: &str) -> Result<(), PseudoError> {
-    // SAFETY: reads a backend global.
-    if unsafe { pg_sys::XactIsoLevel } != pg_sys::XACT_READ_COMMITTED as i32 {
+    if !backend::read_committed() {
         return Err(PseudoError::KeyAdmin {
             message: format!("{what} must run in a READ COMMITTED transaction"),
             hint: "Run it on its own, outside an explicit REPEATABLE READ or SERIALIZABLE transaction.",
@@ -281,8 +281,7 @@ thread_local! {
 }
 
 fn schedule(path: String, fingerprint: [u8; 32], what: AtCommit) {
-    // SAFETY: reads the current subtransaction id.
-    let subxact = unsafe { pg_sys::GetCurrentSubTransactionId() };
+    let subxact = backend::subtransaction_id();
     PENDING.with_borrow_mut(|p| p.push(PendingRemoval { path, fingerprint, what, subxact }));
 }
 

@@ -27,15 +27,7 @@ fn pseudo_text_out(value: &[u8]) -> CString {
 /// Binary input: the raw envelope (22P03 when it is not one).
 #[pg_extern(sql = false)]
 fn pseudo_text_recv(buf: Internal) -> Vec<u8> {
-    // SAFETY: PostgreSQL calls a type's receive function with a StringInfo.
-    let bytes = unsafe {
-        let info = buf.unwrap().expect("recv gets a StringInfo").cast_mut_ptr::<pg_sys::StringInfoData>();
-        let start = (*info).cursor as usize;
-        let len = ((*info).len as usize).saturating_sub(start);
-        let bytes = std::slice::from_raw_parts((*info).data.add(start).cast::<u8>(), len).to_vec();
-        (*info).cursor = (*info).len;
-        bytes
-    };
+    let bytes = crate::pg::receive::take_unread(buf);
     match Envelope::parse(&bytes) {
         Ok(_) => bytes,
         Err(e) => PseudoError::InvalidBinary { cause: e }.raise(),
