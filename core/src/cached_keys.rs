@@ -219,14 +219,12 @@ impl CachedKeys {
         self.by_id.reserve(additional.min(self.capacity as usize - self.len as usize));
     }
 
-    /// Caches a live key without replacing one: a bulk load stops when full.
-    /// Returns false when there was no free slot.
-    pub fn insert_if_room(&mut self, id: &KeyId, key: &[u8; KEY_LEN]) -> bool {
-        if self.is_full() && !self.by_id.contains_key(id) {
-            return false;
+    /// Caches a live key if there is a free slot (or the key is cached):
+    /// a bulk load never evicts.
+    pub fn insert_if_room(&mut self, id: &KeyId, key: &[u8; KEY_LEN]) {
+        if !self.is_full() || self.by_id.contains_key(id) {
+            self.put(id, State::Live, key);
         }
-        self.put(id, State::Live, key);
-        true
     }
 
     /// The key `id` names, if cached.

@@ -88,7 +88,7 @@ fn rewrap(value: &[u8], context: &[u8]) -> Vec<u8> {
     let id = env.key_id();
     let (value, new_key) = key_cache::with_key_and_current(&id, |old, current| match (old, current) {
         (Some(old), Some((cur_id, cur))) if *cur_id != id => {
-            if key_store::in_read_only_transaction() {
+            if backend::read_only_transaction() {
                 return Err(PseudoError::ReadOnlyRewrap);
             }
             let mut plaintext = Zeroizing::new(vec![0u8; env.plaintext_len()]);

@@ -383,7 +383,7 @@ fn current_key_in(keyring: &Keyring, digest: &[u8]) -> Result<(KeyId, SubjectKey
             let id = *id.as_bytes();
             Ok((id, keyring.root_of(epoch)?.unwrap_subject_key(&id, &wrapped)?))
         };
-        if CREATING.get() && !in_read_only_transaction() {
+        if CREATING.get() && !backend::read_only_transaction() {
             if let Some(key) = insert_subject_and_first_key(client, keyring, digest)? {
                 return Ok(key);
             }
@@ -463,16 +463,11 @@ fn lock_current_epoch(client: &mut SpiClient<'_>, keyring: &Keyring) -> Result<(
 /// A new key needs a write: refused with a clear error on a hot standby or in a
 /// read-only transaction (encrypting under an existing key needs none).
 fn refuse_if_read_only() -> Result<(), PseudoError> {
-    if in_read_only_transaction() {
+    if backend::read_only_transaction() {
         Err(PseudoError::ReadOnly)
     } else {
         Ok(())
     }
-}
-
-/// Whether this transaction cannot write (a hot standby, or READ ONLY).
-pub fn in_read_only_transaction() -> bool {
-    backend::read_only_transaction()
 }
 
 /// Inserts the subject's row and its first key together; `None` when the row
