@@ -9,7 +9,7 @@
 use crate::error::{OrRaise, PseudoError};
 use crate::pg::varlena_out::{varlena_with, Varlena};
 use crate::pg::{backend, log_filter, roles, xact};
-use crate::pseudo::{config_check, key_audit, key_cache, key_store, root_rotation};
+use crate::pseudo::{config_check, key_audit, key_cache, root_rotation};
 use pgrx::prelude::*;
 use pgrx::Uuid;
 use pseudo_core::envelope::{self, Envelope};
