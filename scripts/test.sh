@@ -38,9 +38,10 @@ rm -rf "$LOGS"; mkdir -p "$LOGS"
 passed=0; failed=0; broken=(); rc=0
 step() {  # step NAME LOG command...   sets rc to the command's exit status
     local name=$1 log=$2; shift 2
+    local start=$SECONDS
     echo "== $name"
     "$@" >"$log" 2>&1; rc=$?
-    if [ $rc -eq 0 ]; then echo "   ok"; else echo "   FAILED (log: $log)"; tail -40 "$log"; broken+=("$name"); fi
+    if [ $rc -eq 0 ]; then echo "   ok ($((SECONDS - start)) s)"; else echo "   FAILED after $((SECONDS - start)) s (log: $log)"; tail -40 "$log"; broken+=("$name"); fi
 }
 tally() {  # tally PASSED FAILED: one step's counts, plus one failure if it failed unreported
     passed=$((passed + $1)); failed=$((failed + $2))
@@ -157,5 +158,6 @@ done
 
 echo
 [ ${#broken[@]} -gt 0 ] && echo "failing steps: ${broken[*]}"
+echo "whole run: $SECONDS s"
 echo "$passed passed, $failed failed"
 [ ${#broken[@]} -eq 0 ] && [ "$failed" -eq 0 ]

@@ -24,6 +24,7 @@
 //! The same hook completes PostgreSQL's "permission denied" errors on our
 //! objects with a HINT naming the role to grant ([`crate::pg::role_hints`]).
 
+use crate::pg::backend;
 use crate::pg::no_unwind::no_unwind;
 use pgrx::pg_sys;
 use std::cell::Cell;
@@ -39,13 +40,11 @@ thread_local! {
 /// Marks the current top-level statement as one that handles plaintext (a
 /// function called from a view, trigger or SQL function runs within it).
 pub fn note_plaintext_statement() {
-    // SAFETY: reads the backend's statement start time (a plain getter).
-    PLAINTEXT_STATEMENT.set(unsafe { pg_sys::GetCurrentStatementStartTimestamp() });
+    PLAINTEXT_STATEMENT.set(backend::statement_start());
 }
 
 fn in_plaintext_statement() -> bool {
-    // SAFETY: as above.
-    PLAINTEXT_STATEMENT.get() == unsafe { pg_sys::GetCurrentStatementStartTimestamp() }
+    PLAINTEXT_STATEMENT.get() == backend::statement_start()
 }
 
 /// Replaces `e`'s server-log copy with its level and SQLSTATE.

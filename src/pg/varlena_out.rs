@@ -29,18 +29,20 @@ unsafe impl BoxRet for Varlena {
 pub fn varlena_with<E>(len: usize, fill: impl FnOnce(&mut [u8]) -> Result<(), E>) -> Result<Varlena, E> {
     let total = len + pg_sys::VARHDRSZ;
     // SAFETY: palloc returns at least `total` writable bytes or raises ERROR;
-    // the 4-byte header is set before the data slice is formed.
-    unsafe {
+    // the 4-byte header is set before the data slice is formed over the
+    // `len` bytes after it, which nothing else refers to.
+    let (ptr, data) = unsafe {
         let ptr = pg_sys::palloc(total) as *mut pg_sys::varlena;
         pgrx::set_varsize_4b(ptr, total as i32);
-        let data = std::slice::from_raw_parts_mut((ptr as *mut u8).add(pg_sys::VARHDRSZ), len);
-        match fill(data) {
-            Ok(()) => Ok(Varlena(pg_sys::Datum::from(ptr))),
-            Err(e) => {
-                data.iter_mut().for_each(|b| *b = 0);
-                pg_sys::pfree(ptr.cast());
-                Err(e)
-            }
+        (ptr, std::slice::from_raw_parts_mut((ptr as *mut u8).add(pg_sys::VARHDRSZ), len))
+    };
+    match fill(data) {
+        Ok(()) => Ok(Varlena(pg_sys::Datum::from(ptr))),
+        Err(e) => {
+            data.iter_mut().for_each(|b| *b = 0);
+            // SAFETY: frees the allocation made above; `data` is not used again.
+            unsafe { pg_sys::pfree(ptr.cast()) };
+            Err(e)
         }
     }
 }
