@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# A throwaway PostgreSQL 15 cluster owned by the OS user "postgres", listening
-# on a unix socket inside its own directory only (no TCP).
+# A throwaway PostgreSQL cluster owned by the OS user "postgres", listening
+# on a unix socket inside its own directory only (no TCP). The server is the
+# one $PG_CONFIG names (default: Debian's PostgreSQL 15).
 #   cluster.sh start DIR PORT   initdb if needed, start, wait until ready
 #   cluster.sh stop DIR         stop (fast) if running
 #   cluster.sh psql DIR PORT [psql args...]
 set -euo pipefail
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=$("${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}" --bindir)
 cmd=${1:?usage: cluster.sh start|stop|psql DIR [PORT]}
 dir=${2:?directory}
 port=${3:-5499}

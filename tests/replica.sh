@@ -9,7 +9,7 @@ set -euo pipefail
 dir=$1; port=$2; work=$3
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=$("${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}" --bindir)
 rdir=$work/replica; rport=$((port + 3))
 keys=$work/replica_keys
 bash "$here/../scripts/cluster.sh" stop "$rdir" 2>/dev/null || true

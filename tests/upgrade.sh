@@ -10,7 +10,7 @@ set -euo pipefail
 dir=$1; port=$2; work=$3
 . "$(dirname "$0")/lib.sh"
 q() { local db=$1; shift; psql_at "$dir" "$port" "$db" -v ON_ERROR_STOP=1 "$@"; }
-extdir=$(/usr/lib/postgresql/15/bin/pg_config --sharedir)/extension
+extdir=$("${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}" --sharedir)/extension
 install -m 644 "$(dirname "$0")/../sql/released/pseudo_ext--0.1.0.sql" "$extdir/pseudo_ext--0.1.0.sql"
 for db in upgraded fresh; do q postgres -c "DROP DATABASE IF EXISTS $db"; done
 q postgres -c "CREATE DATABASE upgraded" -c "CREATE DATABASE fresh"
