@@ -100,16 +100,21 @@ step "FHE private key/value store, pure crate (cargo test --release, tests store
     cargo test --no-fail-fast --release "${CLIENT_PKGS[@]}" --test store --test wire
 count_cargo "$LOGS/fhe.log"
 
-# One test binary (the library's): its tests all run whatever fails.
-PGTEST_DATA=/tmp/pxpgt
-rm -rf "$PGTEST_DATA"; mkdir -p "$PGTEST_DATA"; chown postgres:postgres "$PGTEST_DATA"
-step "#[pg_test]s (cargo pgrx test pg15)" "$LOGS/pg_test.log" \
-    cargo pgrx test pg15 --release --runas postgres --pgdata "$PGTEST_DATA"
-count_cargo "$LOGS/pg_test.log"
-
-step "build and install the extension (cargo pgrx install)" "$LOGS/install.log" \
-    cargo pgrx install --release --pg-config /usr/lib/postgresql/15/bin/pg_config
-tally 0 0
+# pg_test_and_install MAJOR PG_CONFIG: the #[pg_test]s inside a backend of that
+# server (one test binary, the library's: its tests all run whatever fails),
+# then the extension built and installed into it (after the tests, whose
+# build installs a library with the test schema).
+pg_test_and_install() {
+    local data=/tmp/pxpgt$1
+    rm -rf "$data"; mkdir -p "$data"; chown postgres:postgres "$data"
+    step "#[pg_test]s on PostgreSQL $1 (cargo pgrx test pg$1)" "$LOGS/pg_test$1.log" \
+        cargo pgrx test "pg$1" --release --runas postgres --pgdata "$data"
+    count_cargo "$LOGS/pg_test$1.log"
+    step "build and install the extension for PostgreSQL $1 (cargo pgrx install)" "$LOGS/install$1.log" \
+        cargo pgrx install --release --pg-config "$2"
+    tally 0 0
+}
+pg_test_and_install 15 "$PG15_CONFIG"
 step "start throwaway cluster" "$LOGS/cluster.log" bash scripts/cluster.sh start "$CLUSTER" "$PORT"
 tally 0 0
 
@@ -167,14 +172,7 @@ WORK18=$WORK/pg18; CLUSTER18=$WORK18/cluster; PORT18=5599
 bash scripts/cluster.sh stop "$CLUSTER18" 2>/dev/null || true
 rm -rf "$WORK18"; mkdir -p "$WORK18"
 on18() { env PG_CONFIG="$PG18_CONFIG" PATH="$("$PG18_CONFIG" --bindir):$PATH" "$@"; }
-PGTEST18_DATA=/tmp/pxpgt18
-rm -rf "$PGTEST18_DATA"; mkdir -p "$PGTEST18_DATA"; chown postgres:postgres "$PGTEST18_DATA"
-step "#[pg_test]s on PostgreSQL 18 (cargo pgrx test pg18)" "$LOGS/pg_test18.log" \
-    cargo pgrx test pg18 --release --runas postgres --pgdata "$PGTEST18_DATA"
-count_cargo "$LOGS/pg_test18.log"
-step "build and install the extension for PostgreSQL 18 (cargo pgrx install)" "$LOGS/install18.log" \
-    cargo pgrx install --release --pg-config "$PG18_CONFIG"
-tally 0 0
+pg_test_and_install 18 "$PG18_CONFIG"
 step "start throwaway PostgreSQL 18 cluster" "$LOGS/cluster18.log" on18 bash scripts/cluster.sh start "$CLUSTER18" "$PORT18"
 tally 0 0
 step "pg_regress on PostgreSQL 18: every file" "$LOGS/regress18.log" \
