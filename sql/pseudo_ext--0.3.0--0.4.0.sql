@@ -133,3 +133,84 @@ COMMENT ON FUNCTION pseudo_fhe_drop_store(text) IS
     'Drops an FHE store, its slots and its owner token (pseudo_fhe_user, the store''s owner). 42704: no such store, or not the caller''s';
 COMMENT ON VIEW pseudo_fhe.stores IS
     'The FHE stores the current role may use (pseudo_fhe_user): name, owner (the owner token''s owner), shape, server key size, creation and SET count';
+
+-------------------------------------------------------------------------------
+-- Citus (docs/citus.md). pseudo_distribute_keys() makes the key tables Citus
+-- reference tables: a copy on every node, written on all of them in one
+-- distributed transaction. A change of key state reaches every backend's key
+-- cache through the triggers below, on whichever node applies the change
+-- (Citus copies them to each node's copy of the table); on one server they
+-- add an invalidation where pseudo_shred and pseudo_rotate already send one.
+-- Workers create keys through the coordinator
+-- (pseudo_keys.coordinator_current_key).
+-------------------------------------------------------------------------------
+CREATE FUNCTION pseudo_keys.key_state_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'pseudo_key_state_changed_wrapper';
+REVOKE ALL ON FUNCTION pseudo_keys.key_state_changed() FROM PUBLIC;
+COMMENT ON FUNCTION pseudo_keys.key_state_changed() IS
+    'Internal trigger: every backend of this server drops its cached keys at its next transaction after this one commits';
+
+CREATE TRIGGER key_state_changed AFTER UPDATE OR DELETE OR TRUNCATE ON pseudo_keys.subject_key
+    FOR EACH STATEMENT EXECUTE FUNCTION pseudo_keys.key_state_changed();
+CREATE TRIGGER key_rotated AFTER INSERT ON pseudo_keys.subject_key
+    FOR EACH ROW WHEN (NEW.version OPERATOR(pg_catalog.>) 1) EXECUTE FUNCTION pseudo_keys.key_state_changed();
+CREATE TRIGGER key_state_changed AFTER UPDATE OR DELETE OR TRUNCATE ON pseudo_keys.subject
+    FOR EACH STATEMENT EXECUTE FUNCTION pseudo_keys.key_state_changed();
+CREATE TRIGGER key_state_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pseudo_keys.root_key
+    FOR EACH STATEMENT EXECUTE FUNCTION pseudo_keys.key_state_changed();
+
+CREATE FUNCTION pseudo_keys.coordinator_current_key(subject_digest bytea) RETURNS text
+    LANGUAGE c STRICT VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pseudo_coordinator_current_key_wrapper';
+REVOKE ALL ON FUNCTION pseudo_keys.coordinator_current_key(bytea) FROM PUBLIC;
+COMMENT ON FUNCTION pseudo_keys.coordinator_current_key(bytea) IS
+    'Internal, called by Citus workers on the coordinator (owner only): the current key of a subject, by digest, created on first use and wrapped under the root key';
+
+-- Plain function (not SECURITY DEFINER): only the owner of the key tables
+-- (the role that created the extension) may make them Citus tables.
+CREATE FUNCTION pseudo_distribute_keys() RETURNS integer
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+AS $distribute$
+DECLARE
+    key_table text;
+    saved_fk_setting text;
+    made integer := 0;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RAISE EXCEPTION 'pseudo_ext: Citus is not installed in this database' USING ERRCODE = '0A000';
+    END IF;
+    IF NOT pg_catalog.citus_is_coordinator() THEN
+        RAISE EXCEPTION 'pseudo_ext: pseudo_distribute_keys() runs on the Citus coordinator' USING ERRCODE = '0A000';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_node n WHERE n.groupid OPERATOR(pg_catalog.=) 0) THEN
+        RAISE EXCEPTION 'pseudo_ext: the coordinator is not in the Citus metadata'
+            USING ERRCODE = '55000',
+                  HINT = 'Run SELECT citus_set_coordinator_host(''<host>'', <port>) first: the coordinator needs its own copy of the keys too.';
+    END IF;
+    -- Keys a worker created in its own tables before this would be hidden
+    -- behind the reference tables' copies, and their values lost.
+    IF EXISTS (SELECT FROM pg_catalog.run_command_on_workers('SELECT count(*) FROM pseudo_keys.root_key') w
+               WHERE NOT w.success OR w.result OPERATOR(pg_catalog.<>) '0') THEN
+        RAISE EXCEPTION 'pseudo_ext: a worker holds keys of its own, or could not be asked'
+            USING ERRCODE = '55000',
+                  HINT = 'Values encrypted on a worker before its keys were distributed need those keys: re-encrypt them through the coordinator, or contact support before dropping them.';
+    END IF;
+    -- Their foreign keys would otherwise make Citus convert the tables one by
+    -- one, which the extension's views on them do not allow.
+    saved_fk_setting := pg_catalog.current_setting('citus.enable_local_reference_table_foreign_keys');
+    PERFORM pg_catalog.set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
+    FOREACH key_table IN ARRAY ARRAY['pseudo_keys.subject', 'pseudo_keys.root_key',
+                                     'pseudo_keys.subject_key', 'pseudo_keys.shredded_key'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
+                       WHERE p.logicalrelid OPERATOR(pg_catalog.=) key_table::pg_catalog.regclass) THEN
+            PERFORM pg_catalog.create_reference_table(key_table::pg_catalog.regclass);
+            made := made OPERATOR(pg_catalog.+) 1;
+        END IF;
+    END LOOP;
+    PERFORM pg_catalog.set_config('citus.enable_local_reference_table_foreign_keys', saved_fk_setting, true);
+    RETURN made;
+END
+$distribute$;
+REVOKE ALL ON FUNCTION pseudo_distribute_keys() FROM PUBLIC;
+COMMENT ON FUNCTION pseudo_distribute_keys() IS
+    'Citus: makes the key tables reference tables, so every node holds every wrapped key (run once on the coordinator, as the extension''s owner); returns how many it converted. 0A000: not Citus, or not the coordinator; 55000: coordinator not in the metadata, or a worker has keys of its own';

@@ -33,6 +33,14 @@ pub enum PseudoError {
     /// The root key file is absent while wrapped keys exist (58P01); `source`
     /// describes it (`root key file "..."`).
     RootKeyMissing { source: String },
+    /// A key is needed but this database holds none, not even a root key
+    /// epoch: the value was encrypted elsewhere (42704).
+    NoKeysHere,
+    /// A Citus worker asked the coordinator for a subject's key, and that
+    /// failed (08006 when the coordinator was unreachable, else 58000).
+    CoordinatorKey { why: String, unreachable: bool },
+    /// A key administration function run on a Citus worker (0A000).
+    CoordinatorOnly { what: &'static str },
     /// The root key source exists but cannot be read, or the command failed (58030).
     RootKeyUnreadable { source: String, why: String },
     /// The root key source is malformed, too open, or does not hold the key
@@ -134,6 +142,10 @@ impl PseudoError {
             UnknownKey { .. } | UnknownEpoch { .. } | UnknownStore { .. } => ERRCODE_UNDEFINED_OBJECT,
             SubjectShredded | KeyAdmin { .. } | RootKeyInUse { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             RootKeyMissing { .. } => ERRCODE_UNDEFINED_FILE,
+            NoKeysHere => ERRCODE_UNDEFINED_OBJECT,
+            CoordinatorKey { unreachable: true, .. } => ERRCODE_CONNECTION_FAILURE,
+            CoordinatorKey { unreachable: false, .. } => ERRCODE_SYSTEM_ERROR,
+            CoordinatorOnly { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             RootKeyUnreadable { .. } | RootKeyUsers { .. } => ERRCODE_IO_ERROR,
             StaleRootEpoch | ConcurrentKeyCreation => ERRCODE_T_R_SERIALIZATION_FAILURE,
             NullContext => ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -170,6 +182,11 @@ impl PseudoError {
             RootKeyMalformed { why } => CoreError::MalformedRootKey(why).to_string(),
             UnknownKey { id } => format!("no pseudo_ext key with id {}", pgrx::Uuid::from_bytes(*id)),
             SubjectShredded => "subject was shredded: no new data can be encrypted for it".into(),
+            NoKeysHere => "this database holds no keys (pseudo_keys.root_key is empty): the value was \
+                 encrypted in another database or on another server"
+                .into(),
+            CoordinatorKey { why, .. } => format!("the Citus coordinator could not create the subject's key: {why}"),
+            CoordinatorOnly { what } => format!("{what} runs on the Citus coordinator, not on a worker"),
             RootKeyMissing { source } => {
                 format!("{source} does not exist, but this database holds keys wrapped under a root key")
             }
@@ -223,6 +240,15 @@ impl PseudoError {
                 "Add that root key back from your backup. If it was destroyed, the keys wrapped under it are lost."
             }
             StaleRootEpoch | ConcurrentKeyCreation => "Retry the transaction.",
+            NoKeysHere => {
+                "Restore the pseudo_keys tables with the data they belong to (pg_dump keeps them together). \
+                 On Citus, run SELECT pseudo_distribute_keys() on the coordinator so that every node holds the keys."
+            }
+            CoordinatorKey { .. } => {
+                "Workers create keys through the coordinator (docs/citus.md): check that it is up and reachable \
+                 from this worker, and that its root key source holds the current root key."
+            }
+            CoordinatorOnly { .. } => "Connect to the coordinator and run it there.",
             NullContext => "Use the form without a context argument for values that have none.",
             ReadOnly => {
                 "On a hot standby, encrypt on the primary. Subjects that already have a key can be encrypted anywhere."

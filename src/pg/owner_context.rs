@@ -85,7 +85,15 @@ struct Saved {
     nest_level: i32,
 }
 
+/// Citus refuses any query on a distributed or reference table inside a
+/// query it sent to a worker ("nested distributed execution"). The key tables
+/// are reference tables there (docs/citus.md): a placement on every node, so
+/// reading them is local; this setting lets the key store's own statements
+/// run, in the same nest level as the search_path.
+const CITUS_NESTED: &std::ffi::CStr = c"citus.allow_nested_distributed_execution";
+
 fn switch_to(owner: pg_sys::Oid) -> Saved {
+    let citus_loaded = catalog::setting(CITUS_NESTED).is_some();
     let mut saved = Saved { user: pg_sys::InvalidOid, context: 0, nest_level: 0 };
     // SAFETY: the calls fmgr_security_definer makes before calling a definer
     // function, in the same order, on the backend's main thread; `owner` is a
@@ -107,6 +115,18 @@ fn switch_to(owner: pg_sys::Oid) -> Saved {
             0,
             false,
         );
+        if citus_loaded {
+            pg_sys::set_config_option(
+                CITUS_NESTED.as_ptr(),
+                c"on".as_ptr(),
+                pg_sys::GucContext::PGC_SUSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+        }
     }
     saved
 }

@@ -133,10 +133,18 @@ pub fn watch_key_table() -> Result<(), PseudoError> {
 /// Tells every backend (at its next transaction) and this one (now) to drop
 /// its cached keys, and marks the transaction as one that wrote key state.
 pub fn invalidate_everywhere() -> Result<(), PseudoError> {
+    invalidate_at_commit()?;
+    note_key_write();
+    Ok(())
+}
+
+/// Tells every backend to drop its cached keys at its next transaction once
+/// this one commits (also through COMMIT PREPARED), and this one now; unlike
+/// [`invalidate_everywhere`] it does not mark the transaction as a key writer.
+pub fn invalidate_at_commit() -> Result<(), PseudoError> {
     let rel = key_table_oid(c"subject_key")?;
     // SAFETY: queues an invalidation message for an existing relation, sent at commit.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(rel) };
-    note_key_write();
     bump_generation();
     Ok(())
 }

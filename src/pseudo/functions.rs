@@ -176,3 +176,24 @@ fn pseudo_subject_digest(subject: &[u8]) -> Vec<u8> {
 fn pseudo_invalidate_key_cache() {
     xact::invalidate_everywhere().or_raise()
 }
+
+/// Internal, for Citus workers: run on the coordinator (as the extension
+/// owner, through Citus's connection), the subject's current key wrapped
+/// under the root key, created on first use.
+#[pg_extern(sql = false)]
+fn pseudo_coordinator_current_key(digest: &[u8]) -> String {
+    key_cache::current_key_for_worker(digest).or_raise().encode()
+}
+
+/// Trigger on the key tables: every backend, on every node that applies the
+/// change (Citus applies it to each node's copy), drops its cached keys at its
+/// next transaction. Only queues the invalidation: the transaction itself did
+/// not create keys this backend could have cached, so it may be prepared
+/// (Citus prepares each worker's part of a distributed transaction).
+#[pg_trigger(sql = false)]
+fn pseudo_key_state_changed<'a>(
+    _trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<pgrx::heap_tuple::PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, std::convert::Infallible> {
+    xact::invalidate_at_commit().or_raise();
+    Ok(None)
+}

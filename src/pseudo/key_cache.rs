@@ -18,6 +18,7 @@ use crate::error::PseudoError;
 use crate::pg::backend;
 use crate::pg::owner_context::as_extension_owner;
 use crate::pg::xact;
+use crate::pseudo::citus::Answer;
 use crate::pseudo::key_store::{self, Keyring, StoredKey};
 use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
 use pseudo_core::cached_keys::{Cached, CachedKeys, BYTES_PER_KEY};
@@ -283,6 +284,20 @@ pub fn rotate_subject(subject: &[u8]) -> Result<KeyId, PseudoError> {
     let id = with_keyring(true, |ring| key_store::rotate_subject(ring, subject))?;
     xact::invalidate_everywhere()?;
     Ok(id)
+}
+
+/// On the Citus coordinator, for a worker: the current key of the subject
+/// with this digest, created on first use, wrapped again under the current
+/// root key for the trip ([`crate::pseudo::citus`]).
+pub fn current_key_for_worker(digest: &[u8]) -> Result<Answer, PseudoError> {
+    let digest: &[u8; 32] =
+        digest.try_into().map_err(|_| PseudoError::KeyStore { why: "a subject digest is 32 bytes".into() })?;
+    crate::pseudo::citus::one_worker_request_at_a_time()?;
+    with_keyring(true, |ring| match key_store::current_key(ring, digest) {
+        Ok((id, key)) => Ok(Answer::Key { id, epoch: ring.epoch, wrapped: ring.current_root().wrap_subject_key(&id, &key)? }),
+        Err(PseudoError::SubjectShredded) => Ok(Answer::Shredded),
+        Err(e) => Err(e),
+    })
 }
 
 /// The keyed digest that names `subject` in the key tables.

@@ -27,6 +27,7 @@ use crate::pg::prepared::Statement;
 use crate::pg::xact::{self, Participant};
 use crate::pg::{backend, catalog, spi_rows};
 use crate::pseudo::root_key_source::{self, Keys, Source};
+use crate::pseudo::citus;
 use crate::pseudo::root_key_users;
 use pgrx::pg_sys::BuiltinOid::{BYTEAOID, INT4OID, TEXTOID, UUIDARRAYOID, UUIDOID};
 use pgrx::prelude::*;
@@ -122,13 +123,15 @@ pub fn load_keyring_in(client: &mut SpiClient<'_>, create: bool, fresh: bool) ->
                     refuse_if_read_only()?;
                     root_key_source::create_file(path)?
                 }
+                // Nothing to unwrap here either way: say that, not that a file is missing.
+                _ if !create && !any_keys => return Err(PseudoError::NoKeysHere),
                 _ => return Err(PseudoError::RootKeyMissing { source: source.describe() }),
             }
         }
     };
     if rows.is_empty() {
         if !create {
-            return Err(PseudoError::RootKeyMissing { source: source.describe() });
+            return Err(PseudoError::NoKeysHere);
         }
         refuse_if_read_only()?;
         // The newest key (the last line): in a source shared with databases
@@ -398,6 +401,9 @@ fn current_key_in(keyring: &Keyring, digest: &[u8]) -> Result<(KeyId, SubjectKey
         // First use. A subject without a row: its row and first key in one
         // statement (no key can exist: keys are only made under that row's lock).
         refuse_if_read_only()?;
+        if citus::creates_keys_on_coordinator(client)? {
+            return citus::current_key_from_coordinator(client, keyring, digest);
+        }
         if read.is_none() {
             if let Some(key) = insert_subject_and_first_key(client, keyring, digest)? {
                 CREATING.set(true);
@@ -420,6 +426,9 @@ pub fn rotate_subject(keyring: &Keyring, subject: &[u8]) -> Result<KeyId, Pseudo
     let digest = keyring.digest.digest(subject);
     refuse_if_read_only()?;
     Spi::connect_mut(|client| {
+        if citus::creates_keys_on_coordinator(client)? {
+            return Err(PseudoError::CoordinatorOnly { what: "pseudo_rotate" });
+        }
         lock_subject(client, &digest)?;
         Ok(insert_key(client, keyring, &digest)?.0)
     })

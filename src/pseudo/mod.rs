@@ -12,8 +12,10 @@
 //! * [`root_key_source`]: the root key file or command; creating and editing the file.
 //! * [`root_key_users`]: which databases use which keys of a shared root key file.
 //! * [`root_rotation`]: root key epochs: rotation, retirement, rewrapping.
+//! * [`citus`]: on a Citus worker, keys are created through the coordinator.
 //! * [`config_check`]: the root key findings of `pseudo_check_config()`.
 
+pub mod citus;
 pub mod config_check;
 pub mod functions;
 pub mod key_audit;

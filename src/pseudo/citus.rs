@@ -1,0 +1,133 @@
+//! Citus: the key tables are reference tables (`pseudo_distribute_keys()`,
+//! docs/citus.md), so every node holds every wrapped key and reads it
+//! locally. What a worker cannot do itself is create a key: inside a query
+//! the coordinator sent it, a write to a reference table would reach the
+//! other nodes through new connections of the same distributed transaction,
+//! and two shard tasks creating keys then wait for each other (Citus reports
+//! a distributed deadlock). So a worker asks the coordinator, which creates
+//! the key in a transaction of its own (committed at once, on every node)
+//! and answers with the wrapped key. A key created for a row that is then
+//! rolled back stays unused, like a key rotated away.
+//!
+//! Every statement here runs as the extension owner ([`crate::pg::owner_context`]);
+//! the coordinator's connection is Citus's own, as that role.
+
+use crate::error::PseudoError;
+use crate::pg::catalog;
+use crate::pseudo::key_store::{first_row, Keyring};
+use pgrx::spi::SpiClient;
+use pseudo_core::subject_key::SubjectKeyBytes;
+use pseudo_core::KeyId;
+use std::fmt::Write;
+
+/// Whether keys are created through the coordinator: Citus runs here, this
+/// node is not its coordinator and the key tables are reference tables.
+pub fn creates_keys_on_coordinator(client: &SpiClient<'_>) -> Result<bool, PseudoError> {
+    if catalog::setting(c"citus.version").is_none()
+        || catalog::relation_oid(c"pg_catalog", c"pg_dist_partition").is_none()
+    {
+        return Ok(false);
+    }
+    Ok(client
+        .select(
+            "SELECT NOT pg_catalog.citus_is_coordinator()
+                AND EXISTS (SELECT FROM pg_catalog.pg_dist_partition
+                            WHERE logicalrelid OPERATOR(pg_catalog.=) 'pseudo_keys.subject_key'::pg_catalog.regclass)",
+            None,
+            &[],
+        )?
+        .first()
+        .get_one::<bool>()?
+        .unwrap_or(false))
+}
+
+/// What the coordinator answers a worker: the subject's current key,
+/// created if needed, wrapped; or that the subject was shredded.
+pub enum Answer {
+    Key { id: KeyId, epoch: i32, wrapped: Vec<u8> },
+    Shredded,
+}
+
+impl Answer {
+    /// The answer as text: `key <32 hex> <epoch> <hex>` or `shredded`.
+    pub fn encode(&self) -> String {
+        match self {
+            Answer::Shredded => "shredded".into(),
+            Answer::Key { id, epoch, wrapped } => format!("key {} {epoch} {}", hex(id), hex(wrapped)),
+        }
+    }
+
+    fn decode(text: &str) -> Option<Answer> {
+        let mut parts = text.split(' ');
+        match parts.next()? {
+            "shredded" => Some(Answer::Shredded),
+            "key" => {
+                let id = unhex(parts.next()?)?.try_into().ok()?;
+                let epoch = parts.next()?.parse().ok()?;
+                let wrapped = unhex(parts.next()?)?;
+                Some(Answer::Key { id, epoch, wrapped })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// On the coordinator: makes the workers' key requests wait for each other.
+/// Each writes the reference tables on every node; concurrent ones (the
+/// shard tasks of one statement ask at once) deadlock on Citus's locks of
+/// those tables otherwise. Held until the request's transaction commits.
+pub fn one_worker_request_at_a_time() -> Result<(), PseudoError> {
+    /// "pseudoke", an arbitrary advisory lock key.
+    const LOCK_KEY: i64 = 0x7073_6575_646f_6b65;
+    pgrx::Spi::connect(|client| {
+        client.select("SELECT pg_catalog.pg_advisory_xact_lock($1)", None, &[LOCK_KEY.into()])?;
+        Ok(())
+    })
+}
+
+/// Asks the coordinator for the current key of the subject with this digest
+/// (creating it there) and unwraps it with this node's keyring.
+pub fn current_key_from_coordinator(
+    client: &mut SpiClient<'_>,
+    keyring: &Keyring,
+    digest: &[u8],
+) -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
+    // Citus runs a command string on another node; it takes no parameters.
+    // The only variable part is the digest, as hex digits this code wrote.
+    let command = format!("SELECT pseudo_keys.coordinator_current_key('\\x{}'::pg_catalog.bytea)", hex(digest));
+    let row = first_row(client.select(
+        "SELECT success, result FROM pg_catalog.run_command_on_coordinator($1)",
+        None,
+        &[command.as_str().into()],
+    )?)?
+    .map(|t| t.get_two::<bool, String>())
+    .transpose()?;
+    let (success, result) = match row {
+        Some((Some(success), result)) => (success, result.unwrap_or_default()),
+        _ => return Err(PseudoError::CoordinatorKey { why: "no answer".into(), unreachable: true }),
+    };
+    if !success {
+        // Citus reports a failed connection as its libpq message.
+        let unreachable = result.contains("connection") || result.contains("could not");
+        return Err(PseudoError::CoordinatorKey { why: result, unreachable });
+    }
+    match Answer::decode(&result) {
+        Some(Answer::Shredded) => Err(PseudoError::SubjectShredded),
+        Some(Answer::Key { id, epoch, wrapped }) => Ok((id, keyring.root_of(epoch)?.unwrap_subject_key(&id, &wrapped)?)),
+        None => Err(PseudoError::CoordinatorKey { why: "malformed answer".into(), unreachable: false }),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# pseudo_ext on a real Citus cluster (docs/citus.md): a coordinator and two
+# workers, each its own PostgreSQL 15 cluster on a unix socket, with the same
+# root key file. A customer table distributed by its subject column: keys
+# are one per subject on every node whichever node created them, decryption
+# runs in the workers' shard tasks, a shred is immediate on every node (also
+# in worker backends that had the key cached) and all-or-nothing, bad root
+# keys on a worker fail loudly, roles hold on workers.
+#   tests/citus.sh WORK_DIR BASE_PORT   (uses BASE_PORT .. BASE_PORT+2)
+set -euo pipefail
+work=$1; base=$2
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+passed=0
+eval "lib_$(declare -f check)"
+check() { lib_check "$@"; passed=$((passed + 1)); }
+PGBIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
+bash "$here/../scripts/citus_install.sh"
+
+names=(c w1 w2)
+dir_of() { echo "$work/$1"; }
+port_of() { case $1 in c) echo "$base" ;; w1) echo $((base + 1)) ;; w2) echo $((base + 2)) ;; esac; }
+at() { local n=$1; shift; psql_at "$(dir_of "$n")" "$(port_of "$n")" citus_test -v ON_ERROR_STOP=1 "$@"; }
+c() { at c "$@"; }
+state_at() { sqlstate_of "$(dir_of "$1")" "$(port_of "$1")" citus_test "${@:2}"; }
+stop_all() { for n in "${names[@]}"; do bash "$here/../scripts/cluster.sh" stop "$(dir_of "$n")" 2>/dev/null || true; done; }
+# Restarts node N with its root key file setting replaced by FILE.
+restart_with_key() {
+    local d; d=$(dir_of "$1")
+    sed -i "s|^pseudo_ext.root_key_file = .*|pseudo_ext.root_key_file = '$2'|" "$d/data/postgresql.conf"
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d/data" -l "$d/server.log" -w -t 60 restart >/dev/null
+}
+
+stop_all
+[ -n "${CITUS_KEEP:-}" ] || trap stop_all EXIT
+mkdir -p "$work"; rm -rf "$work/keys"; mkdir -p "$work/keys"; chown postgres:postgres "$work/keys"
+new_key_file "$work/keys/root.key"
+new_key_file "$work/keys/other.key"
+for n in "${names[@]}"; do
+    d=$(dir_of "$n")
+    bash "$here/../scripts/cluster.sh" stop "$d" 2>/dev/null || true
+    rm -rf "$d"
+    bash "$here/../scripts/cluster.sh" start "$d" "$(port_of "$n")"
+    bash "$here/../scripts/cluster.sh" stop "$d"
+    cat >>"$d/data/postgresql.conf" <<CONF
+shared_preload_libraries = 'citus'
+max_connections = 100
+max_prepared_transactions = 200
+citus.shard_count = 8
+pseudo_ext.root_key_file = '$work/keys/root.key'
+CONF
+    bash "$here/../scripts/cluster.sh" start "$d" "$(port_of "$n")"
+    psql_at "$d" "$(port_of "$n")" postgres -c "CREATE DATABASE citus_test" -c "ALTER DATABASE citus_test SET citus.enable_unsafe_triggers = on"
+    at "$n" -c "CREATE EXTENSION citus"
+done
+c -c "SELECT citus_set_coordinator_host('$(dir_of c)', $(port_of c))" \
+  -c "SELECT citus_add_node('$(dir_of w1)', $(port_of w1))" -c "SELECT citus_add_node('$(dir_of w2)', $(port_of w2))" >/dev/null
+
+# 1. Set-up: CREATE EXTENSION on the coordinator reaches the workers; the
+# documented step makes the key tables reference tables.
+c -c "CREATE EXTENSION pseudo_ext"
+for n in w1 w2; do
+    check 0.4.0 "$(at "$n" -c "SELECT extversion FROM pg_extension WHERE extname = 'pseudo_ext'")" "CREATE EXTENSION on the coordinator reaches $n"
+done
+check 55000 "$(state_at c "SELECT pseudo_distribute_keys()" "SELECT citus_remove_node('$(dir_of c)', $(port_of c))")" \
+      "pseudo_distribute_keys() refuses while the coordinator has no copy of its own (55000)"
+c -c "SELECT citus_set_coordinator_host('$(dir_of c)', $(port_of c))" >/dev/null
+check 0A000 "$(state_at w1 "SELECT pseudo_distribute_keys()")" "pseudo_distribute_keys() on a worker: 0A000"
+check 4 "$(c -c "SELECT pseudo_distribute_keys()")" "pseudo_distribute_keys() makes the four key tables reference tables"
+check 0 "$(c -c "SELECT pseudo_distribute_keys()")" "pseudo_distribute_keys() again: nothing left to do"
+check "4|12" "$(c -c "SELECT count(DISTINCT s.logicalrelid) || '|' || count(*) FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid)
+                       WHERE s.logicalrelid::text LIKE 'pseudo_keys.%'")" "each key table has a copy on each of the 3 nodes"
+
+c -c "CREATE TABLE customer (subject text, id int, name pseudo_text, PRIMARY KEY (subject, id))" \
+  -c "SELECT create_distributed_table('customer', 'subject')" \
+  -c "CREATE TABLE staging (subject text, id int, name text)" \
+  -c "SELECT create_distributed_table('staging', 'subject', colocate_with => 'customer')" \
+  -c "INSERT INTO staging SELECT 'cs-' || i, i, 'name of ' || i FROM generate_series(1, 200) i" >/dev/null
+
+# The wrapped keys of every node, as one digest: equal digests, equal keys.
+keys_digest() { at "$1" -c "SELECT count(*) || ':' || md5(coalesce(string_agg(key_id::text || root_epoch || encode(wrapped_key, 'hex'), ',' ORDER BY key_id), ''))
+                            FROM pseudo_keys.subject_key"; }
+same_keys_everywhere() {
+    local want; want=$(keys_digest c)
+    check "$want|$want" "$(keys_digest w1)|$(keys_digest w2)" "$1"
+}
+
+# 2. Keys everywhere, consistent.
+c -c "INSERT INTO customer VALUES ('cs-router', 0, pseudo_encrypt('cs-router', 'router value'))"
+check 1 "$(c -c "SELECT count(*) FROM pseudo_keys.subject_key")" "a router INSERT ... VALUES creates the subject's key (on the coordinator)"
+same_keys_everywhere "the router INSERT's key is on every node"
+check 200 "$(c -c "WITH i AS (INSERT INTO customer SELECT subject, id, pseudo_encrypt(subject, name) FROM staging RETURNING 1) SELECT count(*) FROM i" 2>&1 | tail -1)" \
+      "INSERT ... SELECT run in the workers' shard tasks creates 200 first keys (no distributed deadlock)"
+check "201|201" "$(c -c "SELECT count(*) || '|' || count(DISTINCT subject_digest) FROM pseudo_keys.subject_key")" "one key per subject cluster-wide"
+same_keys_everywhere "keys created for the workers' tasks are on every node"
+check 201 "$(c -c "SELECT count(*) FROM pseudo_keys.audit_log WHERE action = 'create'" | head -1)" "every key creation is audited on the coordinator"
+# Again for the same subjects: their keys exist, none is added.
+c -c "INSERT INTO customer SELECT subject, id + 1000, pseudo_encrypt(subject, name || ' again') FROM staging" >/dev/null
+check 201 "$(c -c "SELECT count(*) FROM pseudo_keys.subject_key")" "encrypting again for known subjects on workers adds no key"
+c -c "DELETE FROM customer WHERE id > 1000" >/dev/null
+
+# 3. Decryption runs where the data is.
+plan=$(c -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT pseudo_decrypt(name) FROM customer WHERE id > 0")
+check "t|t" "$(grep -q 'Task Count: 8' <<<"$plan" && echo t || echo f)|$(grep -q 'Query: SELECT public.pseudo_decrypt(name)' <<<"$plan" && echo t || echo f)" \
+      "the plan sends pseudo_decrypt inside the workers' shard tasks (8 tasks)"
+check 200 "$(c -c "SELECT count(*) FROM customer c JOIN staging s USING (subject, id) WHERE pseudo_decrypt(c.name) = s.name")" \
+      "every value decrypts on the workers to what was encrypted"
+check "router value" "$(c -c "SELECT pseudo_decrypt(name) FROM customer WHERE subject = 'cs-router'")" "a router SELECT decrypts on its worker"
+# The same rows on one server (the coordinator, a plain local table) give the same answer.
+c -c "CREATE TABLE customer_local AS SELECT * FROM customer" >/dev/null
+check "$(c -c "SELECT md5(string_agg(subject || ':' || pseudo_decrypt(name), ',' ORDER BY subject, id)) FROM customer_local")" \
+      "$(c -c "SELECT md5(string_agg(subject || ':' || pseudo_decrypt(name), ',' ORDER BY subject, id)) FROM customer")" \
+      "distributed results equal the single-server results"
+
+# 4. Shredding is immediate on every node. A session whose worker connections
+# (and their backends' key caches) outlive its transactions.
+coproc S { psql -h "$(dir_of c)" -p "$(port_of c)" -U postgres -X -q -At -d citus_test 2>&1; }
+ask() { echo "$1" >&"${S[1]}"; local line; if read -t 30 -r line <&"${S[0]}"; then echo "$line"; else echo TIMEOUT; fi; }
+check "name of 7|name of 8" "$(ask "SELECT string_agg(coalesce(pseudo_decrypt(name), '<NULL>'), '|' ORDER BY id) FROM customer WHERE subject IN ('cs-7', 'cs-8');")" \
+      "a long-lived session decrypts cs-7 and cs-8 (their keys now cached in worker backends)"
+check 1 "$(c -c "SELECT pseudo_shred('cs-7')")" "pseudo_shred('cs-7') on the coordinator"
+check "<NULL>|name of 8" "$(ask "SELECT string_agg(coalesce(pseudo_decrypt(name), '<NULL>'), '|' ORDER BY id) FROM customer WHERE subject IN ('cs-7', 'cs-8');")" \
+      "right after the shred the long-lived session's workers read cs-7 as NULL (cached key dropped), cs-8 still decrypts"
+same_keys_everywhere "the shred removed the key on every node"
+for n in w1 w2; do
+    check 1 "$(at "$n" -c "SELECT count(*) FROM pseudo_keys.shredded_key")" "$n lists the shredded key"
+done
+check 55000 "$(state_at c "SELECT pseudo_encrypt('cs-7', 'x')")" "pseudo_encrypt for the shredded subject on the coordinator: 55000"
+check 55000 "$(state_at c "(SELECT count(*) FROM (SELECT pseudo_encrypt(subject, 'x') FROM staging WHERE id IN (7, 9)) e)")" \
+      "pseudo_encrypt for the shredded subject in a worker's shard task: 55000"
+# A shred with a worker down fails and shreds nothing anywhere.
+bash "$here/../scripts/cluster.sh" stop "$(dir_of w2)"
+state=$(state_at c "SELECT pseudo_shred('cs-9')")
+bash "$here/../scripts/cluster.sh" start "$(dir_of w2)" "$(port_of w2)"
+check "failed" "$([ "$state" != ok ] && echo failed || echo "$state")" "pseudo_shred with a worker down fails ($state)"
+check "name of 9" "$(c -c "SELECT pseudo_decrypt(name) FROM customer WHERE subject = 'cs-9'")" "after the failed shred cs-9 still decrypts"
+c -c "SELECT recover_prepared_transactions()" >/dev/null
+check "0|0" "$(at w1 -c "SELECT count(*) FROM pg_prepared_xacts")|$(at w2 -c "SELECT count(*) FROM pg_prepared_xacts")" \
+      "no prepared transaction is left behind on the workers"
+same_keys_everywhere "after the failed shred every node still holds the same keys"
+check 1 "$(c -c "SELECT pseudo_shred('cs-9')")" "the shred succeeds once the worker is back"
+check "<NULL>" "$(ask "SELECT coalesce(pseudo_decrypt(name), '<NULL>') FROM customer WHERE subject = 'cs-9';")" "and is immediate there too"
+
+# 7. Bad root keys on a worker fail loudly on the coordinator.
+restart_with_key w2 "$work/keys/missing.key"
+check 58P01 "$(state_at c "(SELECT count(pseudo_decrypt(name)) FROM customer)")" "a worker without its root key file: 58P01 on the coordinator"
+restart_with_key w2 "$work/keys/other.key"
+check F0000 "$(state_at c "(SELECT count(pseudo_decrypt(name)) FROM customer)")" "a worker with another root key: F0000 on the coordinator"
+restart_with_key w2 "$work/keys/root.key"
+check 199 "$(c -c "SELECT count(pseudo_decrypt(name)) FROM customer")" "with the right root key back every value decrypts (199 live, 2 shredded)"
+
+# A database that holds no keys at all says so (it used to say the root key
+# file was missing).
+psql_at "$(dir_of c)" "$(port_of c)" postgres -q -c "DROP DATABASE IF EXISTS no_keys" -c "CREATE DATABASE no_keys" 2>/dev/null
+psql_at "$(dir_of c)" "$(port_of c)" no_keys -c "CREATE EXTENSION pseudo_ext" -c "CREATE TABLE t (v pseudo_text)" \
+    -c "INSERT INTO t VALUES ('$(c -c "SELECT name FROM customer WHERE subject = 'cs-10'")')"
+check 42704 "$(sqlstate_of "$(dir_of c)" "$(port_of c)" no_keys "SELECT pseudo_decrypt(v) FROM t")" "decrypting in a database without keys: 42704"
+msg=$(psql_at "$(dir_of c)" "$(port_of c)" no_keys -c "SELECT pseudo_decrypt(v) FROM t" 2>&1 || true)
+check "t|f" "$(grep -q 'holds no keys' <<<"$msg" && echo t || echo f)|$(grep -q 'does not exist' <<<"$msg" && echo t || echo f)" \
+      "its message says the database holds no keys, not that the root key file is missing"
+
+# 6 (part). Roles hold on workers: Citus propagates roles and grants.
+c -c "CREATE ROLE citus_reader LOGIN" -c "GRANT pseudo_reader TO citus_reader" -c "GRANT SELECT ON customer TO citus_reader" \
+  -c "CREATE ROLE citus_nobody LOGIN" -c "GRANT SELECT ON customer TO citus_nobody" >/dev/null
+for n in w1 w2; do
+    check "true|false" "$(at "$n" -c "SELECT pg_has_role('citus_reader', 'pseudo_reader', 'MEMBER') || '|' || pg_has_role('citus_nobody', 'pseudo_reader', 'MEMBER')")" \
+          "on $n citus_reader is a pseudo_reader and citus_nobody is not"
+    check 42501 "$(state_at "$n" "(SELECT count(*) FROM pseudo_keys.subject_key)" "SET ROLE citus_reader")" "on $n a pseudo_reader cannot read the key tables"
+done
+check 199 "$(c -c "SET ROLE citus_reader" -c "SELECT count(pseudo_decrypt(name)) FROM customer" | tail -1)" "a pseudo_reader decrypts across the workers"
+check 42501 "$(state_at c "(SELECT count(pseudo_decrypt(name)) FROM customer)" "SET ROLE citus_nobody")" "a role without pseudo_reader cannot (42501)"
+
+echo "citus: $passed passed"
