@@ -31,8 +31,8 @@ for pkg in libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "citus: installing ${missing[*]}"
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if [ ! -f "$CITUS_BUILD/src/backend/distributed/citus.so" ]; then

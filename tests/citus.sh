@@ -99,6 +99,19 @@ c -c "INSERT INTO customer SELECT subject, id + 1000, pseudo_encrypt(subject, na
 check 201 "$(c -c "SELECT count(*) FROM pseudo_keys.subject_key")" "encrypting again for known subjects on workers adds no key"
 c -c "DELETE FROM customer WHERE id > 1000" >/dev/null
 
+# COPY into a distributed table whose trigger encrypts on the way in: the
+# trigger runs on the workers' shards, for 50 new subjects.
+c -c "CREATE TABLE signup (subject text, id int, name_plain text, name pseudo_text, PRIMARY KEY (subject, id))" \
+  -c "SELECT create_distributed_table('signup', 'subject', colocate_with => 'customer')" \
+  -c "CREATE FUNCTION encrypt_signup() RETURNS trigger LANGUAGE plpgsql AS
+      \$\$BEGIN NEW.name := pseudo_encrypt(NEW.subject, NEW.name_plain); NEW.name_plain := NULL; RETURN NEW; END\$\$" \
+  -c "CREATE TRIGGER encrypt_signup BEFORE INSERT ON signup FOR EACH ROW EXECUTE FUNCTION encrypt_signup()" >/dev/null
+seq 1 50 | sed 's/.*/cp-&,&,signed up &/' | c -c "COPY signup (subject, id, name_plain) FROM STDIN WITH (FORMAT csv)"
+check "50|0|50" "$(c -c "SELECT count(*) || '|' || count(name_plain) || '|' || count(*) FILTER (WHERE pseudo_decrypt(name) = 'signed up ' || id) FROM signup")" \
+      "COPY into a distributed table encrypts in the workers' trigger (no plaintext kept) and every value decrypts"
+check "251|251" "$(c -c "SELECT count(*) || '|' || count(DISTINCT subject_digest) FROM pseudo_keys.subject_key")" "the COPY created one key per new subject"
+same_keys_everywhere "the COPY's keys are on every node"
+
 # 3. Decryption runs where the data is.
 plan=$(c -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT pseudo_decrypt(name) FROM customer WHERE id > 0")
 check "t|t" "$(grep -q 'Task Count: 8' <<<"$plan" && echo t || echo f)|$(grep -q 'Query: SELECT public.pseudo_decrypt(name)' <<<"$plan" && echo t || echo f)" \

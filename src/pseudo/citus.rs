@@ -14,9 +14,7 @@
 
 use crate::error::PseudoError;
 use crate::pg::catalog;
-use crate::pseudo::key_store::{first_row, Keyring};
 use pgrx::spi::SpiClient;
-use pseudo_core::subject_key::SubjectKeyBytes;
 use pseudo_core::KeyId;
 use std::fmt::Write;
 
@@ -86,36 +84,31 @@ pub fn one_worker_request_at_a_time() -> Result<(), PseudoError> {
 }
 
 /// Asks the coordinator for the current key of the subject with this digest
-/// (creating it there) and unwraps it with this node's keyring.
-pub fn current_key_from_coordinator(
-    client: &mut SpiClient<'_>,
-    keyring: &Keyring,
-    digest: &[u8],
-) -> Result<(KeyId, SubjectKeyBytes), PseudoError> {
+/// (creating it there); the caller unwraps it with this node's keyring.
+pub fn current_key_from_coordinator(client: &mut SpiClient<'_>, digest: &[u8]) -> Result<Answer, PseudoError> {
     // Citus runs a command string on another node; it takes no parameters.
     // The only variable part is the digest, as hex digits this code wrote.
     let command = format!("SELECT pseudo_keys.coordinator_current_key('\\x{}'::pg_catalog.bytea)", hex(digest));
-    let row = first_row(client.select(
+    let table = client.select(
         "SELECT success, result FROM pg_catalog.run_command_on_coordinator($1)",
         None,
         &[command.as_str().into()],
-    )?)?
-    .map(|t| t.get_two::<bool, String>())
-    .transpose()?;
-    let (success, result) = match row {
-        Some((Some(success), result)) => (success, result.unwrap_or_default()),
-        _ => return Err(PseudoError::CoordinatorKey { why: "no answer".into(), unreachable: true }),
+    )?;
+    let (success, result) = match table.is_empty() {
+        true => (None, None),
+        false => table.first().get_two::<bool, String>()?,
     };
+    let Some(success) = success else {
+        return Err(PseudoError::CoordinatorKey { why: "no answer".into(), unreachable: true });
+    };
+    let result = result.unwrap_or_default();
     if !success {
         // Citus reports a failed connection as its libpq message.
         let unreachable = result.contains("connection") || result.contains("could not");
         return Err(PseudoError::CoordinatorKey { why: result, unreachable });
     }
-    match Answer::decode(&result) {
-        Some(Answer::Shredded) => Err(PseudoError::SubjectShredded),
-        Some(Answer::Key { id, epoch, wrapped }) => Ok((id, keyring.root_of(epoch)?.unwrap_subject_key(&id, &wrapped)?)),
-        None => Err(PseudoError::CoordinatorKey { why: "malformed answer".into(), unreachable: false }),
-    }
+    Answer::decode(&result)
+        .ok_or_else(|| PseudoError::CoordinatorKey { why: "malformed answer".into(), unreachable: false })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -126,7 +119,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()

@@ -294,7 +294,9 @@ pub fn current_key_for_worker(digest: &[u8]) -> Result<Answer, PseudoError> {
         digest.try_into().map_err(|_| PseudoError::KeyStore { why: "a subject digest is 32 bytes".into() })?;
     crate::pseudo::citus::one_worker_request_at_a_time()?;
     with_keyring(true, |ring| match key_store::current_key(ring, digest) {
-        Ok((id, key)) => Ok(Answer::Key { id, epoch: ring.epoch, wrapped: ring.current_root().wrap_subject_key(&id, &key)? }),
+        Ok((id, key)) => {
+            Ok(Answer::Key { id, epoch: ring.epoch, wrapped: ring.current_root().wrap_subject_key(&id, &key)? })
+        }
         Err(PseudoError::SubjectShredded) => Ok(Answer::Shredded),
         Err(e) => Err(e),
     })

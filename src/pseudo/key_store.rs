@@ -26,8 +26,8 @@ use crate::pg::owner_context::relation_exists;
 use crate::pg::prepared::Statement;
 use crate::pg::xact::{self, Participant};
 use crate::pg::{backend, catalog, spi_rows};
-use crate::pseudo::root_key_source::{self, Keys, Source};
 use crate::pseudo::citus;
+use crate::pseudo::root_key_source::{self, Keys, Source};
 use crate::pseudo::root_key_users;
 use pgrx::pg_sys::BuiltinOid::{BYTEAOID, INT4OID, TEXTOID, UUIDARRAYOID, UUIDOID};
 use pgrx::prelude::*;
@@ -402,7 +402,12 @@ fn current_key_in(keyring: &Keyring, digest: &[u8]) -> Result<(KeyId, SubjectKey
         // statement (no key can exist: keys are only made under that row's lock).
         refuse_if_read_only()?;
         if citus::creates_keys_on_coordinator(client)? {
-            return citus::current_key_from_coordinator(client, keyring, digest);
+            return match citus::current_key_from_coordinator(client, digest)? {
+                citus::Answer::Shredded => Err(PseudoError::SubjectShredded),
+                citus::Answer::Key { id, epoch, wrapped } => {
+                    Ok((id, keyring.root_of(epoch)?.unwrap_subject_key(&id, &wrapped)?))
+                }
+            };
         }
         if read.is_none() {
             if let Some(key) = insert_subject_and_first_key(client, keyring, digest)? {
