@@ -203,7 +203,7 @@ on18 bash scripts/cluster.sh stop "$CLUSTER18"
 # missing log means its cluster never ran: that fails too.
 for log in "$CLUSTER/server.log" "$WORK/cluster_restore/server.log" "$WORK/replica/server.log" \
            "$WORK/cluster_crash/server.log" "$WORK/server_cluster/server.log" \
-           "$WORK/citus/c/server.log" "$WORK/citus/w1/server.log" "$WORK/citus/w2/server.log" \
+           "$WORK/citus/c/server.log" "$WORK/citus/w1/server.log" "$WORK/citus/w2/server.log" "$WORK/citus/w3/server.log" \
            "$CLUSTER18/server.log" "$WORK18/cluster_restore/server.log" "$WORK18/server_cluster/server.log"; do
     step "no backend crash in $log" "$LOGS/crash_scan.log" \
         bash -c '[ -f "$1" ] || { echo "no log: $1"; exit 1; }; ! grep -nE "terminated by signal|terminated by exception|PANIC:" "$1"' _ "$log"

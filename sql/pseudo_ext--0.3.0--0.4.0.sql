@@ -23,6 +23,8 @@ DECLARE
     batch_rows bigint;
     total bigint := 0;
     stmt text;
+    shard record;
+    distributed boolean := false;
 BEGIN
     IF batch_pages IS NULL OR batch_pages < 1 THEN
         RAISE EXCEPTION 'pseudo_ext: batch_pages must be a positive number of pages' USING ERRCODE = '22023';
@@ -34,6 +36,28 @@ BEGIN
     END IF;
     IF col_type OPERATOR(pg_catalog.<>) '@extschema@.pseudo_text'::pg_catalog.regtype THEN
         RAISE EXCEPTION 'pseudo_ext: column "%" of relation % is not of type pseudo_text', col, tab USING ERRCODE = '42804';
+    END IF;
+    -- Citus: the rows are in the shards on the workers; each shard is one
+    -- batch, rewrapped on its worker in a transaction of its own.
+    -- (Dynamic SQL: without Citus its catalog does not exist.)
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1)'
+            INTO distributed USING tab;
+    END IF;
+    IF distributed THEN
+        stmt := pg_catalog.format(
+            'UPDATE %%s SET %I = @extschema@.pseudo_rewrap(%I%s) WHERE @extschema@.pseudo_needs_rewrap(%I)',
+            col, col, CASE WHEN context IS NULL THEN '' ELSE ', ' OPERATOR(pg_catalog.||) pg_catalog.quote_literal(context) END, col);
+        FOR shard IN SELECT r.shardid, r.success, r.result
+                     FROM pg_catalog.run_command_on_shards(tab, stmt, false) r ORDER BY r.shardid LOOP
+            IF NOT shard.success THEN
+                RAISE EXCEPTION 'pseudo_ext: rewrapping shard % of % failed: %', shard.shardid, tab, shard.result
+                    USING ERRCODE = '58000', HINT = 'CALL it again: the shards done so far are committed.';
+            END IF;
+            total := total OPERATOR(pg_catalog.+) 1;
+            RAISE NOTICE 'pseudo_rewrap_column: %.%: shard % done (% of the table''s shards)', tab, col, shard.shardid, total;
+        END LOOP;
+        RETURN;
     END IF;
     stmt := pg_catalog.format(
         'UPDATE %s SET %I = @extschema@.pseudo_rewrap(%I%s)
@@ -61,7 +85,7 @@ DROP FUNCTION pseudo_keys.log_rewrap_batch(regclass, name, bigint, uuid[]);
 COMMENT ON FUNCTION pseudo_rewrap(pseudo_text) IS
     'Re-encrypts a value under its subject''s current key (needs pseudo_reader and pseudo_writer); unchanged when already current or shredded. Audited: one rewrap row per statement (count, new key ids, table written). 42501; XX001; 42704; 25006: read-only transaction';
 COMMENT ON PROCEDURE pseudo_rewrap_column(regclass, name, text, integer) IS
-    'Rewraps a pseudo_text column online, one committed transaction per batch of pages (one rewrap audit row each) with a progress NOTICE; stop it any time and CALL it again to resume. CALL outside a transaction block';
+    'Rewraps a pseudo_text column online, one committed transaction per batch of pages (one rewrap audit row each) with a progress NOTICE; on a Citus distributed table one transaction per shard, on its worker; stop it any time and CALL it again to resume. CALL outside a transaction block. 58000: a shard failed';
 
 -------------------------------------------------------------------------------
 -- Root keys shared by several databases: each database lists the root keys
@@ -166,6 +190,13 @@ REVOKE ALL ON FUNCTION pseudo_keys.coordinator_current_key(bytea) FROM PUBLIC;
 COMMENT ON FUNCTION pseudo_keys.coordinator_current_key(bytea) IS
     'Internal, called by Citus workers on the coordinator (owner only): the current key of a subject, by digest, created on first use and wrapped under the root key';
 
+CREATE FUNCTION pseudo_keys.holds_root_key(fingerprint bytea) RETURNS boolean
+    LANGUAGE c STRICT VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pseudo_holds_root_key_wrapper';
+REVOKE ALL ON FUNCTION pseudo_keys.holds_root_key(bytea) FROM PUBLIC;
+COMMENT ON FUNCTION pseudo_keys.holds_root_key(bytea) IS
+    'Internal, asked by the Citus coordinator before a root key rotation (owner only): whether this server''s root key source holds the root key with this fingerprint';
+
 -- Plain function (not SECURITY DEFINER): only the owner of the key tables
 -- (the role that created the extension) may make them Citus tables.
 CREATE FUNCTION pseudo_distribute_keys() RETURNS integer
@@ -193,7 +224,7 @@ BEGIN
                WHERE NOT w.success OR w.result OPERATOR(pg_catalog.<>) '0') THEN
         RAISE EXCEPTION 'pseudo_ext: a worker holds keys of its own, or could not be asked'
             USING ERRCODE = '55000',
-                  HINT = 'Values encrypted on a worker before its keys were distributed need those keys: re-encrypt them through the coordinator, or contact support before dropping them.';
+                  HINT = 'Those keys exist on that worker only: decrypt its values there, and encrypt them again once the keys are distributed (docs/citus.md).';
     END IF;
     -- Their foreign keys would otherwise make Citus convert the tables one by
     -- one, which the extension's views on them do not allow.

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # pseudo_ext on a real Citus cluster (docs/citus.md): a coordinator and two
-# workers, each its own PostgreSQL 15 cluster on a unix socket, with the same
-# root key file. A customer table distributed by its subject column: keys
-# are one per subject on every node whichever node created them, decryption
-# runs in the workers' shard tasks, a shred is immediate on every node (also
-# in worker backends that had the key cached) and all-or-nothing, bad root
-# keys on a worker fail loudly, roles hold on workers.
-#   tests/citus.sh WORK_DIR BASE_PORT   (uses BASE_PORT .. BASE_PORT+2)
+# workers, each its own PostgreSQL 15 cluster on a unix socket with its own
+# copy of the root key file (tests/citus_cluster.sh). A customer table
+# distributed by its subject column: keys are one per subject on every node
+# whichever node created them (router INSERT, INSERT ... SELECT in shard
+# tasks, COPY through an encrypting trigger), decryption runs in the
+# workers' shard tasks, a shred is immediate on every node (also in worker
+# backends that had the key cached) and all-or-nothing, subject key
+# rotation, column rewrap and root key rotation reach every node, a third
+# worker and a rebalance keep every value readable, bad root keys on a
+# worker fail loudly, roles hold on workers. Ends with its pass count.
+#   tests/citus.sh WORK_DIR BASE_PORT   (uses BASE_PORT .. BASE_PORT+3)
 set -euo pipefail
 work=$1; base=$2
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,47 +18,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 passed=0
 eval "lib_$(declare -f check)"
 check() { lib_check "$@"; passed=$((passed + 1)); }
-PGBIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 bash "$here/../scripts/citus_install.sh"
 
-names=(c w1 w2)
-dir_of() { echo "$work/$1"; }
-port_of() { case $1 in c) echo "$base" ;; w1) echo $((base + 1)) ;; w2) echo $((base + 2)) ;; esac; }
-at() { local n=$1; shift; psql_at "$(dir_of "$n")" "$(port_of "$n")" citus_test -v ON_ERROR_STOP=1 "$@"; }
-c() { at c "$@"; }
-state_at() { sqlstate_of "$(dir_of "$1")" "$(port_of "$1")" citus_test "${@:2}"; }
-stop_all() { for n in "${names[@]}"; do bash "$here/../scripts/cluster.sh" stop "$(dir_of "$n")" 2>/dev/null || true; done; }
-# Restarts node N with its root key file setting replaced by FILE.
-restart_with_key() {
-    local d; d=$(dir_of "$1")
-    sed -i "s|^pseudo_ext.root_key_file = .*|pseudo_ext.root_key_file = '$2'|" "$d/data/postgresql.conf"
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d/data" -l "$d/server.log" -w -t 60 restart >/dev/null
-}
-
-stop_all
+. "$here/citus_cluster.sh"
+start_citus_cluster
 [ -n "${CITUS_KEEP:-}" ] || trap stop_all EXIT
-mkdir -p "$work"; rm -rf "$work/keys"; mkdir -p "$work/keys"; chown postgres:postgres "$work/keys"
-new_key_file "$work/keys/root.key"
 new_key_file "$work/keys/other.key"
-for n in "${names[@]}"; do
-    d=$(dir_of "$n")
-    bash "$here/../scripts/cluster.sh" stop "$d" 2>/dev/null || true
-    rm -rf "$d"
-    bash "$here/../scripts/cluster.sh" start "$d" "$(port_of "$n")"
-    bash "$here/../scripts/cluster.sh" stop "$d"
-    cat >>"$d/data/postgresql.conf" <<CONF
-shared_preload_libraries = 'citus'
-max_connections = 100
-max_prepared_transactions = 200
-citus.shard_count = 8
-pseudo_ext.root_key_file = '$work/keys/root.key'
-CONF
-    bash "$here/../scripts/cluster.sh" start "$d" "$(port_of "$n")"
-    psql_at "$d" "$(port_of "$n")" postgres -c "CREATE DATABASE citus_test" -c "ALTER DATABASE citus_test SET citus.enable_unsafe_triggers = on"
-    at "$n" -c "CREATE EXTENSION citus"
-done
-c -c "SELECT citus_set_coordinator_host('$(dir_of c)', $(port_of c))" \
-  -c "SELECT citus_add_node('$(dir_of w1)', $(port_of w1))" -c "SELECT citus_add_node('$(dir_of w2)', $(port_of w2))" >/dev/null
 
 # 1. Set-up: CREATE EXTENSION on the coordinator reaches the workers; the
 # documented step makes the key tables reference tables.
@@ -127,7 +96,8 @@ check "$(c -c "SELECT md5(string_agg(subject || ':' || pseudo_decrypt(name), ','
 
 # 4. Shredding is immediate on every node. A session whose worker connections
 # (and their backends' key caches) outlive its transactions.
-coproc S { psql -h "$(dir_of c)" -p "$(port_of c)" -U postgres -X -q -At -d citus_test 2>&1; }
+new_session() { coproc S { psql -h "$(dir_of c)" -p "$(port_of c)" -U postgres -X -q -At -d citus_test 2>&1; }; }
+new_session
 ask() { echo "$1" >&"${S[1]}"; local line; if read -t 30 -r line <&"${S[0]}"; then echo "$line"; else echo TIMEOUT; fi; }
 check "name of 7|name of 8" "$(ask "SELECT string_agg(coalesce(pseudo_decrypt(name), '<NULL>'), '|' ORDER BY id) FROM customer WHERE subject IN ('cs-7', 'cs-8');")" \
       "a long-lived session decrypts cs-7 and cs-8 (their keys now cached in worker backends)"
@@ -159,8 +129,68 @@ restart_with_key w2 "$work/keys/missing.key"
 check 58P01 "$(state_at c "(SELECT count(pseudo_decrypt(name)) FROM customer)")" "a worker without its root key file: 58P01 on the coordinator"
 restart_with_key w2 "$work/keys/other.key"
 check F0000 "$(state_at c "(SELECT count(pseudo_decrypt(name)) FROM customer)")" "a worker with another root key: F0000 on the coordinator"
-restart_with_key w2 "$work/keys/root.key"
+restart_with_key w2 "$work/keys/w2.key"
+# The long-lived session's connection to w2 went with the restarts: a new one.
+echo '\q' >&"${S[1]}"; wait "$S_PID" 2>/dev/null || true
+new_session
 check 199 "$(c -c "SELECT count(pseudo_decrypt(name)) FROM customer")" "with the right root key back every value decrypts (199 live, 2 shredded)"
+
+# 5. Rotation, rewrap and root key rotation across nodes.
+check "x" "$(ask "SELECT pseudo_decrypt(pseudo_encrypt(subject, 'x')) FROM staging WHERE subject = 'cs-20';")" \
+      "the long-lived session encrypts for cs-20 in a worker's task (its current key now cached there)"
+new_key=$(c -c "SELECT pseudo_rotate('cs-20')")
+check "$new_key" "$(ask "SELECT pseudo_key_id(pseudo_encrypt(subject, 'x')) FROM staging WHERE subject = 'cs-20';")" \
+      "after pseudo_rotate on the coordinator that worker encrypts under the new key"
+check 0A000 "$(state_at w1 "SELECT pseudo_rotate('cs-21')")" "pseudo_rotate on a worker: 0A000"
+check 1 "$(c -c "SELECT count(*) FROM customer WHERE pseudo_needs_rewrap(name)")" "cs-20's value needs rewrapping"
+check 0A000 "$(c -c "\set VERBOSITY sqlstate" -c "UPDATE customer SET name = pseudo_rewrap(name) WHERE pseudo_needs_rewrap(name)" 2>&1 | sed -n 's/^ERROR:  //p')" \
+      "a plain UPDATE ... SET name = pseudo_rewrap(name) is refused by Citus (VOLATILE function in a distributed UPDATE: 0A000)"
+key_20=$new_key
+key_21=$(c -c "SELECT pseudo_rotate('cs-21')")
+c -c "CALL pseudo_rewrap_column('customer', 'name')" >/dev/null 2>&1
+check "0|$key_20|name of 20|$key_21|name of 21" \
+      "$(c -c "SELECT count(*) FROM customer WHERE pseudo_needs_rewrap(name)")$(c -c "SELECT string_agg('|' || pseudo_key_id(name) || '|' || pseudo_decrypt(name), '' ORDER BY subject)
+               FROM customer WHERE subject IN ('cs-20', 'cs-21')")" \
+      "pseudo_rewrap_column on a distributed table rewraps every shard, on its worker"
+check "$(c -c "SELECT count(DISTINCT get_shard_id_for_distribution_column('customer', s)) FROM unnest(ARRAY['cs-20', 'cs-21']) s")" \
+      "$(c -c "SELECT sum(result::int) FROM run_command_on_workers(\$\$SELECT count(*) FROM pseudo_keys.audit_log WHERE action = 'rewrap'\$\$)")" \
+      "each shard's rewrap is audited on its worker (one row per shard that rewrapped a value)"
+# Root key rotation. The first call puts a new root key in the coordinator's
+# file and refuses (55000): the workers' files lack it, and rotating anyway
+# would leave them unable to decrypt. Copying that line to every worker (as
+# an administrator would to each machine) lets the second call rotate and
+# rewrap every node's copy of the keys.
+check 55000 "$(state_at c "SELECT pseudo_rotate_root_key()")" "root key rotation refuses while the workers' root key files lack the new key (55000)"
+check "2|1" "$(grep -cE '^[0-9a-f]{64}$' "$work/keys/c.key")|$(c -c "SELECT max(epoch) FROM pseudo_keys.root_key")" \
+      "the refused rotation left its new key in the coordinator's file, epoch 1 still current"
+for n in w1 w2; do tail -n 1 "$work/keys/c.key" >>"$work/keys/$n.key"; done
+check 2 "$(c -c "SELECT pseudo_rotate_root_key()")" "pseudo_rotate_root_key() on the coordinator starts epoch 2"
+same_keys_everywhere "every node's copy of the keys is rewrapped alike"
+check "0|0" "$(at w1 -c "SELECT count(*) FILTER (WHERE root_epoch <> 2) FROM pseudo_keys.subject_key")|$(at w2 -c "SELECT count(*) FILTER (WHERE root_epoch <> 2) FROM pseudo_keys.subject_key")" \
+      "on both workers every key is wrapped under epoch 2"
+check 249 "$(ask "SELECT (SELECT count(pseudo_decrypt(name)) FROM customer) + (SELECT count(pseudo_decrypt(name)) FROM signup);")" \
+      "the long-lived session decrypts everything under the new root key (199 + 50)"
+c -c "SELECT pseudo_retire_root_key(1)" >/dev/null
+check t "$(c -c "SELECT pseudo_destroy_root_key(1)")" "epoch 1 retired and its root key destroyed on the coordinator"
+check "1|249" "$(grep -cE '^[0-9a-f]{64}$' "$work/keys/c.key")|$(c -c "SELECT (SELECT count(pseudo_decrypt(name)) FROM customer) + (SELECT count(pseudo_decrypt(name)) FROM signup)")" \
+      "the coordinator's file keeps only the new key; every value still decrypts on the workers"
+
+# 6. Operations: a third worker and a rebalance keep every value readable.
+start_node w3 "$work/keys/c.key"   # the new machine gets the current root key file
+c -c "SELECT citus_add_node('$(dir_of w3)', $(port_of w3))" >/dev/null
+check 0.4.0 "$(at w3 -c "SELECT extversion FROM pg_extension WHERE extname = 'pseudo_ext'")" "adding a worker installs pseudo_ext there"
+c -c "SELECT rebalance_table_shards(shard_transfer_mode => 'block_writes')" >/dev/null 2>&1
+check t "$(c -c "SELECT count(*) > 0 FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n USING (groupid)
+               WHERE s.logicalrelid = 'customer'::regclass AND n.nodeport = $(port_of w3)")" "the rebalance moved customer shards to w3"
+check "$(keys_digest c)" "$(keys_digest w3)" "w3 holds the same keys"
+check 249 "$(c -c "SELECT (SELECT count(pseudo_decrypt(name)) FROM customer) + (SELECT count(pseudo_decrypt(name)) FROM signup)")" "after the rebalance every value decrypts"
+subject_on_w3=$(c -c "SELECT c.subject FROM customer c WHERE c.subject LIKE 'cs-%' AND get_shard_id_for_distribution_column('customer', c.subject) IN
+                      (SELECT shardid FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) WHERE n.nodeport = $(port_of w3))
+                      AND pseudo_decrypt(c.name) IS NOT NULL ORDER BY c.subject LIMIT 1")
+check "$(c -c "SELECT pseudo_decrypt(name) FROM customer WHERE subject = '$subject_on_w3'")" \
+      "$(ask "SELECT pseudo_decrypt(name) FROM customer WHERE subject = '$subject_on_w3';")" "the long-lived session reads $subject_on_w3 on w3"
+check 1 "$(c -c "SELECT pseudo_shred('$subject_on_w3')")" "shred $subject_on_w3"
+check "<NULL>" "$(ask "SELECT coalesce(pseudo_decrypt(name), '<NULL>') FROM customer WHERE subject = '$subject_on_w3';")" "the shred is immediate on w3 too"
 
 # A database that holds no keys at all says so (it used to say the root key
 # file was missing).
@@ -175,12 +205,12 @@ check "t|f" "$(grep -q 'holds no keys' <<<"$msg" && echo t || echo f)|$(grep -q 
 # 6 (part). Roles hold on workers: Citus propagates roles and grants.
 c -c "CREATE ROLE citus_reader LOGIN" -c "GRANT pseudo_reader TO citus_reader" -c "GRANT SELECT ON customer TO citus_reader" \
   -c "CREATE ROLE citus_nobody LOGIN" -c "GRANT SELECT ON customer TO citus_nobody" >/dev/null
-for n in w1 w2; do
+for n in w1 w2 w3; do
     check "true|false" "$(at "$n" -c "SELECT pg_has_role('citus_reader', 'pseudo_reader', 'MEMBER') || '|' || pg_has_role('citus_nobody', 'pseudo_reader', 'MEMBER')")" \
           "on $n citus_reader is a pseudo_reader and citus_nobody is not"
     check 42501 "$(state_at "$n" "(SELECT count(*) FROM pseudo_keys.subject_key)" "SET ROLE citus_reader")" "on $n a pseudo_reader cannot read the key tables"
 done
-check 199 "$(c -c "SET ROLE citus_reader" -c "SELECT count(pseudo_decrypt(name)) FROM customer" | tail -1)" "a pseudo_reader decrypts across the workers"
+check 198 "$(c -c "SET ROLE citus_reader" -c "SELECT count(pseudo_decrypt(name)) FROM customer" | tail -1)" "a pseudo_reader decrypts across the workers"
 check 42501 "$(state_at c "(SELECT count(pseudo_decrypt(name)) FROM customer)" "SET ROLE citus_nobody")" "a role without pseudo_reader cannot (42501)"
 
 echo "citus: $passed passed"

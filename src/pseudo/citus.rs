@@ -18,25 +18,67 @@ use pgrx::spi::SpiClient;
 use pseudo_core::KeyId;
 use std::fmt::Write;
 
-/// Whether keys are created through the coordinator: Citus runs here, this
-/// node is not its coordinator and the key tables are reference tables.
-pub fn creates_keys_on_coordinator(client: &SpiClient<'_>) -> Result<bool, PseudoError> {
-    if catalog::setting(c"citus.version").is_none()
-        || catalog::relation_oid(c"pg_catalog", c"pg_dist_partition").is_none()
-    {
+/// Whether Citus is installed in this database.
+fn citus_here() -> bool {
+    catalog::setting(c"citus.version").is_some() && catalog::relation_oid(c"pg_catalog", c"pg_dist_partition").is_some()
+}
+
+/// Whether Citus runs here, the key tables are reference tables and this
+/// node is (`coordinator`) or is not the coordinator.
+fn keys_distributed_and(client: &SpiClient<'_>, coordinator: bool) -> Result<bool, PseudoError> {
+    if !citus_here() {
         return Ok(false);
     }
     Ok(client
         .select(
-            "SELECT NOT pg_catalog.citus_is_coordinator()
+            "SELECT pg_catalog.citus_is_coordinator() OPERATOR(pg_catalog.=) $1
                 AND EXISTS (SELECT FROM pg_catalog.pg_dist_partition
                             WHERE logicalrelid OPERATOR(pg_catalog.=) 'pseudo_keys.subject_key'::pg_catalog.regclass)",
             None,
-            &[],
+            &[coordinator.into()],
         )?
         .first()
         .get_one::<bool>()?
         .unwrap_or(false))
+}
+
+/// Whether keys are created through the coordinator: Citus runs here, this
+/// node is not its coordinator and the key tables are reference tables.
+pub fn creates_keys_on_coordinator(client: &SpiClient<'_>) -> Result<bool, PseudoError> {
+    keys_distributed_and(client, false)
+}
+
+/// On the coordinator of a Citus cluster with distributed keys: refuses a
+/// root key rotation to the key with this fingerprint unless every worker's
+/// root key source holds it (else every worker would stop decrypting the
+/// moment the rotation commits).
+pub fn require_root_key_on_workers(client: &SpiClient<'_>, fingerprint: &[u8]) -> Result<(), PseudoError> {
+    if !keys_distributed_and(client, true)? {
+        return Ok(());
+    }
+    let command = format!("SELECT pseudo_keys.holds_root_key('\\x{}'::pg_catalog.bytea)", hex(fingerprint));
+    let mut missing = Vec::new();
+    for row in client.select(
+        "SELECT w.nodename || ':' || w.nodeport, w.success AND w.result OPERATOR(pg_catalog.=) 't'
+         FROM pg_catalog.run_command_on_workers($1) w ORDER BY 1",
+        None,
+        &[command.as_str().into()],
+    )? {
+        if !row.get::<bool>(2)?.unwrap_or(false) {
+            missing.push(row.get::<String>(1)?.unwrap_or_default());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(PseudoError::KeyAdmin {
+        message: format!(
+            "the new root key is not in the root key source of worker {} (or it could not be asked)",
+            missing.join(", ")
+        ),
+        hint: "The new key is the last line of the coordinator's root key file: add it to every worker's file \
+               (or to its root_key_command's output), then call pseudo_rotate_root_key() again.",
+    })
 }
 
 /// What the coordinator answers a worker: the subject's current key,

@@ -185,6 +185,13 @@ fn pseudo_coordinator_current_key(digest: &[u8]) -> String {
     key_cache::current_key_for_worker(digest).or_raise().encode()
 }
 
+/// Internal, asked by a Citus coordinator before a root key rotation:
+/// whether this server's root key source holds the key with this fingerprint.
+#[pg_extern(sql = false)]
+fn pseudo_holds_root_key(fingerprint: &[u8]) -> bool {
+    root_rotation::source_holds(fingerprint).or_raise()
+}
+
 /// Trigger on the key tables: every backend, on every node that applies the
 /// change (Citus applies it to each node's copy), drops its cached keys at its
 /// next transaction. Only queues the invalidation: the transaction itself did

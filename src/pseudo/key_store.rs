@@ -529,23 +529,28 @@ fn insert_key(
     let key = SubjectKey::generate_bytes()?;
     xact::note_key_write();
     let wrapped = keyring.current_root().wrap_subject_key(&id, &key)?;
+    // The next version is read first, then inserted with VALUES: one
+    // INSERT ... SELECT from the table into itself is what Citus cannot
+    // send to the copies of a reference table. The subject lock held by the
+    // caller keeps the number free.
+    static NEXT_VERSION: Statement = Statement {
+        sql: "SELECT COALESCE(max(version), 0) + 1 FROM pseudo_keys.subject_key WHERE subject_digest = $1",
+        args: &[BYTEAOID],
+        mutating: false,
+    };
     static INSERT_KEY: Statement = Statement {
         sql: "INSERT INTO pseudo_keys.subject_key (key_id, subject_digest, version, root_epoch, wrapped_key)
-             SELECT $1, $2, COALESCE(max(version), 0) + 1, $3, $4
-             FROM pseudo_keys.subject_key WHERE subject_digest = $2
-             RETURNING version",
-        args: &[UUIDOID, BYTEAOID, INT4OID, BYTEAOID],
+             VALUES ($1, $2, $3, $4, $5)",
+        args: &[UUIDOID, BYTEAOID, INT4OID, INT4OID, BYTEAOID],
         mutating: true,
     };
-    let version = client
-        .update(
-            INSERT_KEY.plan(client)?,
-            None,
-            &[uuid(&id).into(), digest.into(), keyring.epoch.into(), wrapped.as_slice().into()],
-        )?
-        .first()
-        .get_one::<i32>()?
-        .unwrap_or(1);
+    let version =
+        client.select(NEXT_VERSION.plan(client)?, None, &[digest.into()])?.first().get_one::<i32>()?.unwrap_or(1);
+    client.update(
+        INSERT_KEY.plan(client)?,
+        None,
+        &[uuid(&id).into(), digest.into(), version.into(), keyring.epoch.into(), wrapped.as_slice().into()],
+    )?;
     if version == 1 {
         // One row per transaction ([`crate::pseudo::key_audit`]).
         crate::pseudo::key_audit::note_create(&id);

@@ -83,6 +83,7 @@ pub fn rotate() -> Result<i32, PseudoError> {
             });
         };
         let root = &ring.source_keys()[newest];
+        crate::pseudo::citus::require_root_key_on_workers(client, &root.fingerprint())?;
         if let Source::File(path) = &ring.source {
             root_key_users::note(path, &[root.fingerprint()], &[])
                 .map_err(|e| PseudoError::RootKeyUsers { why: e.kind().to_string() })?;
@@ -145,11 +146,15 @@ pub fn retire(epoch: i32) -> Result<i64, PseudoError> {
         if !already_retired {
             rewrapped = rewrap_keys(client, &ring, ring.current_root(), ring.epoch, Some(epoch))?;
             xact::note_key_write();
+            // Two statements, no now() inside COALESCE: Citus refuses that in a
+            // write to a reference table (now() is one value per transaction).
             client.update(
-                "UPDATE pseudo_keys.root_key
-                 SET retired_at = pg_catalog.now(), superseded_at = COALESCE(superseded_at, pg_catalog.now()),
-                     wrapped_digest_key = NULL
-                 WHERE epoch = $1",
+                "UPDATE pseudo_keys.root_key SET superseded_at = pg_catalog.now() WHERE epoch = $1 AND superseded_at IS NULL",
+                None,
+                &[epoch.into()],
+            )?;
+            client.update(
+                "UPDATE pseudo_keys.root_key SET retired_at = pg_catalog.now(), wrapped_digest_key = NULL WHERE epoch = $1",
                 None,
                 &[epoch.into()],
             )?;
@@ -342,4 +347,12 @@ pub fn install() {
         at_subtransaction_abort,
         ..Participant::NONE
     });
+}
+
+/// Whether this server's root key source holds the root key with this
+/// fingerprint (asked by a Citus coordinator before a rotation).
+pub fn source_holds(fingerprint: &[u8]) -> Result<bool, PseudoError> {
+    let source = root_key_source::configured()?;
+    Ok(root_key_source::read(&source, true)?
+        .is_some_and(|keys| keys.iter().any(|k| k.fingerprint()[..] == *fingerprint)))
 }
