@@ -116,14 +116,27 @@ impl Answer {
 /// Each writes the reference tables on every node; concurrent ones (the
 /// shard tasks of one statement ask at once) deadlock on Citus's locks of
 /// those tables otherwise. Held until the request's transaction commits.
+///
+/// Waits are bounded: a request can wait for the very transaction whose
+/// shard task made it (one that created the subject's key on the coordinator
+/// and not yet committed), which no deadlock detector sees through the
+/// connection in between; it fails after [`REQUEST_LOCK_TIMEOUT`] instead.
 pub fn one_worker_request_at_a_time() -> Result<(), PseudoError> {
     /// "pseudoke", an arbitrary advisory lock key.
     const LOCK_KEY: i64 = 0x7073_6575_646f_6b65;
-    pgrx::Spi::connect(|client| {
-        client.select("SELECT pg_catalog.pg_advisory_xact_lock($1)", None, &[LOCK_KEY.into()])?;
+    pgrx::Spi::connect_mut(|client| {
+        client.update(
+            "SELECT pg_catalog.set_config('lock_timeout', $1, true)",
+            None,
+            &[REQUEST_LOCK_TIMEOUT.into()],
+        )?;
+        client.update("SELECT pg_catalog.pg_advisory_xact_lock($1)", None, &[LOCK_KEY.into()])?;
         Ok(())
     })
 }
+
+/// How long a worker's key request waits for a lock on the coordinator.
+const REQUEST_LOCK_TIMEOUT: &str = "10s";
 
 /// Asks the coordinator for the current key of the subject with this digest
 /// (creating it there); the caller unwraps it with this node's keyring.
