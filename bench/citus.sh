@@ -40,7 +40,10 @@ c -c "CREATE TABLE one_server (subject text, id int, plain text, name pseudo_tex
 c -c "SELECT count(*) FROM pseudo_keys.subject_key" | grep -qx "$SUBJECTS"
 plan=$(c -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT count(pseudo_decrypt(name)) FROM distributed")
 tasks=$(grep -oE 'Task Count: [0-9]+' <<<"$plan" | grep -oE '[0-9]+')
-nodes=$(grep -oE 'Node: host=[^ ]+' <<<"$plan" | sort -u | sed 's/.*host=//' | xargs)
+in_task=$(grep -cE 'Query: SELECT .*pseudo_decrypt\(name\)' <<<"$plan" || true)
+nodes=$(c -c "SELECT string_agg(nodename || ': ' || n || ' shards', ', ' ORDER BY nodename)
+              FROM (SELECT p.nodename, count(*) AS n FROM pg_dist_shard s JOIN pg_dist_shard_placement p USING (shardid)
+                    WHERE s.logicalrelid = 'distributed'::regclass GROUP BY 1) x")
 
 # seconds of: QUERY in a new session (cold), then again in it (warm)
 cold_warm() {
@@ -63,7 +66,7 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 echo "pseudo_decrypt over $ROWS rows, $SUBJECTS subjects; PostgreSQL 15 + Citus 13.2.2, $(nproc) cores shared by all nodes"
-echo "distributed: $tasks shard tasks on: $nodes"
+echo "distributed: $tasks shard tasks ($nodes); pseudo_decrypt inside the task query: $([ "$in_task" -gt 0 ] && echo yes || echo NO)"
 echo
 printf '| %-6s | %-28s | %-28s | %-22s |\n' "" "one server: s (x baseline)" "2 workers: s (x baseline)" "2 workers / one server"
 printf '|%s|%s|%s|%s|\n' "--------" "------------------------------" "------------------------------" "------------------------"
