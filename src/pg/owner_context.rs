@@ -105,9 +105,23 @@ fn switch_to(owner: pg_sys::Oid) -> Saved {
             saved.context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
         );
         saved.nest_level = pg_sys::NewGUCNestLevel();
+    }
+    set_in_nest_level(c"search_path", c"pg_catalog, pg_temp");
+    if citus_loaded {
+        set_in_nest_level(CITUS_NESTED, c"on");
+    }
+    saved
+}
+
+/// Sets a setting in the GUC nest level [`switch_to`] opened (undone with it).
+fn set_in_nest_level(name: &std::ffi::CStr, value: &std::ffi::CStr) {
+    // SAFETY: what a function's SET clause does inside fmgr_security_definer's
+    // nest level; both strings are NUL-terminated and outlive the call (the
+    // value is copied).
+    unsafe {
         pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
+            name.as_ptr(),
+            value.as_ptr(),
             pg_sys::GucContext::PGC_SUSET,
             pg_sys::GucSource::PGC_S_SESSION,
             pg_sys::GucAction::GUC_ACTION_SAVE,
@@ -115,20 +129,7 @@ fn switch_to(owner: pg_sys::Oid) -> Saved {
             0,
             false,
         );
-        if citus_loaded {
-            pg_sys::set_config_option(
-                CITUS_NESTED.as_ptr(),
-                c"on".as_ptr(),
-                pg_sys::GucContext::PGC_SUSET,
-                pg_sys::GucSource::PGC_S_SESSION,
-                pg_sys::GucAction::GUC_ACTION_SAVE,
-                true,
-                0,
-                false,
-            );
-        }
     }
-    saved
 }
 
 fn switch_back(saved: Saved) {
