@@ -68,6 +68,14 @@ c -c "INSERT INTO customer SELECT subject, id + 1000, pseudo_encrypt(subject, na
 check 201 "$(c -c "SELECT count(*) FROM pseudo_keys.subject_key")" "encrypting again for known subjects on workers adds no key"
 c -c "DELETE FROM customer WHERE id > 1000" >/dev/null
 
+# A client connected to a worker directly (Citus runs queries from any node):
+# its first pseudo_encrypt for a new subject also creates the key through the
+# coordinator, and the key is on every node.
+direct_key=$(at w1 -c "SELECT pseudo_key_id(pseudo_encrypt('cs-direct', 'from a worker'))")
+check "1|$direct_key" "$(c -c "SELECT count(*) || '|' || max(key_id::text) FROM pseudo_keys.subject_key WHERE key_id = '$direct_key'")" \
+      "pseudo_encrypt in a session on a worker creates the new subject's key through the coordinator"
+same_keys_everywhere "that key is on every node"
+
 # A transaction that created a subject's key on the coordinator (not yet
 # committed) and then needs it in a worker's shard task: the worker's request
 # waits for that very transaction, which no deadlock detector sees through
