@@ -250,11 +250,8 @@ want_keys=$(keys_digest c)
 pg_dump -h "$(dir_of c)" -p "$(port_of c)" -U postgres -Fc -f "$work/citus_test.dump" citus_test
 echo '\q' >&"${S[1]}"; wait "$S_PID" 2>/dev/null || true
 install -o postgres -g postgres -m 600 "$work/keys/c.key" "$work/keys/current.key"
-stop_all
-for n in c w1 w2; do start_node "$n" "$work/keys/current.key"; done
-c -c "SELECT citus_set_coordinator_host('$(dir_of c)', $(port_of c))" \
-  -c "SELECT citus_add_node('$(dir_of w1)', $(port_of w1))" -c "SELECT citus_add_node('$(dir_of w2)', $(port_of w2))" \
-  -c "CREATE ROLE citus_reader LOGIN" -c "CREATE ROLE citus_nobody LOGIN" >/dev/null
+start_citus_cluster "$work/keys/current.key"
+c -c "CREATE ROLE citus_reader LOGIN" -c "CREATE ROLE citus_nobody LOGIN" >/dev/null
 pg_restore -l "$work/citus_test.dump" | grep -v ' EXTENSION - citus$' >"$work/restore.list"
 pg_restore -h "$(dir_of c)" -p "$(port_of c)" -U postgres -d citus_test --exit-on-error -L "$work/restore.list" "$work/citus_test.dump"
 c -c "SELECT pseudo_distribute_keys()" -c "SELECT create_distributed_table('customer', 'subject')" \

@@ -42,12 +42,16 @@ CONF
 
 # Starts the coordinator and two workers from nothing, the workers added to
 # the coordinator's metadata; the coordinator too (it needs its own copy of
-# the key tables).
+# the key tables). Each node gets a copy of KEY_FILE, or of a new root key
+# file keys/root.key when none is given.
+#   start_citus_cluster [KEY_FILE]
 start_citus_cluster() {
     stop_all
-    mkdir -p "$work"; rm -rf "$work/keys"; mkdir -p "$work/keys"; chown postgres:postgres "$work/keys"
-    new_key_file "$work/keys/root.key"
-    for n in c w1 w2; do start_node "$n"; done
+    if [ -z "${1:-}" ]; then
+        mkdir -p "$work"; rm -rf "$work/keys"; mkdir -p "$work/keys"; chown postgres:postgres "$work/keys"
+        new_key_file "$work/keys/root.key"
+    fi
+    for n in c w1 w2; do start_node "$n" "${1:-$work/keys/root.key}"; done
     c -c "SELECT citus_set_coordinator_host('$(dir_of c)', $(port_of c))" \
       -c "SELECT citus_add_node('$(dir_of w1)', $(port_of w1))" -c "SELECT citus_add_node('$(dir_of w2)', $(port_of w2))" >/dev/null
 }

@@ -16,7 +16,6 @@ use crate::error::PseudoError;
 use crate::pg::catalog;
 use pgrx::spi::SpiClient;
 use pseudo_core::KeyId;
-use std::fmt::Write;
 
 /// Whether Citus is installed in this database.
 fn citus_here() -> bool {
@@ -56,7 +55,7 @@ pub fn require_root_key_on_workers(client: &SpiClient<'_>, fingerprint: &[u8]) -
     if !keys_distributed_and(client, true)? {
         return Ok(());
     }
-    let command = format!("SELECT pseudo_keys.holds_root_key('\\x{}'::pg_catalog.bytea)", hex(fingerprint));
+    let command = format!("SELECT pseudo_keys.holds_root_key('\\x{}'::pg_catalog.bytea)", hex::encode(fingerprint));
     let mut missing = Vec::new();
     for row in client.select(
         "SELECT w.nodename || ':' || w.nodeport, w.success AND w.result OPERATOR(pg_catalog.=) 't'
@@ -93,7 +92,7 @@ impl Answer {
     pub fn encode(&self) -> String {
         match self {
             Answer::Shredded => "shredded".into(),
-            Answer::Key { id, epoch, wrapped } => format!("key {} {epoch} {}", hex(id), hex(wrapped)),
+            Answer::Key { id, epoch, wrapped } => format!("key {} {epoch} {}", hex::encode(id), hex::encode(wrapped)),
         }
     }
 
@@ -102,9 +101,9 @@ impl Answer {
         match parts.next()? {
             "shredded" => Some(Answer::Shredded),
             "key" => {
-                let id = unhex(parts.next()?)?.try_into().ok()?;
+                let id = hex::decode(parts.next()?).ok()?.try_into().ok()?;
                 let epoch = parts.next()?.parse().ok()?;
-                let wrapped = unhex(parts.next()?)?;
+                let wrapped = hex::decode(parts.next()?).ok()?;
                 Some(Answer::Key { id, epoch, wrapped })
             }
             _ => None,
@@ -143,7 +142,7 @@ const REQUEST_LOCK_TIMEOUT: &str = "10s";
 pub fn current_key_from_coordinator(client: &mut SpiClient<'_>, digest: &[u8]) -> Result<Answer, PseudoError> {
     // Citus runs a command string on another node; it takes no parameters.
     // The only variable part is the digest, as hex digits this code wrote.
-    let command = format!("SELECT pseudo_keys.coordinator_current_key('\\x{}'::pg_catalog.bytea)", hex(digest));
+    let command = format!("SELECT pseudo_keys.coordinator_current_key('\\x{}'::pg_catalog.bytea)", hex::encode(digest));
     let table = client.select(
         "SELECT success, result FROM pg_catalog.run_command_on_coordinator($1)",
         None,
@@ -164,18 +163,4 @@ pub fn current_key_from_coordinator(client: &mut SpiClient<'_>, digest: &[u8]) -
     }
     Answer::decode(&result)
         .ok_or_else(|| PseudoError::CoordinatorKey { why: "malformed answer".into(), unreachable: false })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
