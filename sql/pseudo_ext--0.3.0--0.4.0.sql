@@ -231,7 +231,8 @@ BEGIN
     saved_fk_setting := pg_catalog.current_setting('citus.enable_local_reference_table_foreign_keys');
     PERFORM pg_catalog.set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
     FOREACH key_table IN ARRAY ARRAY['pseudo_keys.subject', 'pseudo_keys.root_key',
-                                     'pseudo_keys.subject_key', 'pseudo_keys.shredded_key'] LOOP
+                                     'pseudo_keys.subject_key', 'pseudo_keys.shredded_key',
+                                     'pseudo_keys.search_key', 'pseudo_keys.search_term'] LOOP
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p
                        WHERE p.logicalrelid OPERATOR(pg_catalog.=) key_table::pg_catalog.regclass) THEN
             PERFORM pg_catalog.create_reference_table(key_table::pg_catalog.regclass);
@@ -245,3 +246,216 @@ $distribute$;
 REVOKE ALL ON FUNCTION pseudo_distribute_keys() FROM PUBLIC;
 COMMENT ON FUNCTION pseudo_distribute_keys() IS
     'Citus: makes the key tables reference tables, so every node holds every wrapped key (run once on the coordinator, as the extension''s owner); returns how many it converted. 0A000: not Citus, or not the coordinator; 55000: coordinator not in the metadata, or a worker has keys of its own';
+
+-------------------------------------------------------------------------------
+-- Equality search (docs/searching.md). A named search index has a random
+-- key, wrapped under the root key like a subject key (and rewrapped with
+-- them by root key rotation); pseudo_encrypt_searchable records the term
+-- HMAC(index key, normalized plaintext) of a value next to the value's key
+-- id. Terms live here, in the key schema, and reference their subject key:
+-- the shred's DELETE of a subject's keys takes its terms with it (ON DELETE
+-- CASCADE), in the same transaction. Searching (pseudo_search, then
+-- pseudo_matches on the candidate rows) reveals equality, not plaintext:
+-- its own role, pseudo_searcher.
+-------------------------------------------------------------------------------
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pseudo_searcher') THEN
+        CREATE ROLE pseudo_searcher NOLOGIN;
+    END IF;
+END
+$roles$;
+
+CREATE TABLE pseudo_keys.search_key (
+    id integer PRIMARY KEY CHECK (id > 0),
+    index_name text NOT NULL CHECK (index_name <> ''),
+    normalization text NOT NULL CHECK (normalization IN ('none', 'lower_trim')),
+    version integer NOT NULL CHECK (version > 0),
+    root_epoch integer NOT NULL REFERENCES pseudo_keys.root_key (epoch),
+    wrapped_key bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    UNIQUE (index_name, version)
+);
+COMMENT ON TABLE pseudo_keys.search_key IS
+    'Search index keys (HMAC-SHA256), wrapped under the root key with the row id as associated data; an index''s highest version is current, older ones are kept until its terms are re-derived';
+
+CREATE TABLE pseudo_keys.search_term (
+    search_key integer NOT NULL REFERENCES pseudo_keys.search_key (id) ON DELETE CASCADE,
+    term bytea NOT NULL CHECK (octet_length(term) = 16),
+    key_id uuid NOT NULL REFERENCES pseudo_keys.subject_key (key_id) ON DELETE CASCADE,
+    PRIMARY KEY (search_key, term, key_id)
+);
+-- The shred's cascade finds a key's terms through this index.
+CREATE INDEX search_term_key_id_idx ON pseudo_keys.search_term (key_id);
+COMMENT ON TABLE pseudo_keys.search_term IS
+    'Search terms: HMAC of a normalized plaintext under a search key, for the subject key its value is encrypted under; deleted with the subject key (crypto-shredding)';
+
+REVOKE ALL ON pseudo_keys.search_key, pseudo_keys.search_term FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('pseudo_keys.search_key', '');
+SELECT pg_catalog.pg_extension_config_dump('pseudo_keys.search_term', '');
+
+-- Every backend drops its cached search keys when they change (as for the
+-- other key tables, on every node of a Citus cluster).
+CREATE TRIGGER key_state_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pseudo_keys.search_key
+    FOR EACH STATEMENT EXECUTE FUNCTION pseudo_keys.key_state_changed();
+
+ALTER TABLE pseudo_keys.audit_log DROP CONSTRAINT audit_log_action_check;
+ALTER TABLE pseudo_keys.audit_log ADD CONSTRAINT audit_log_action_check
+    CHECK (action IN ('create', 'rotate', 'rewrap', 'shred', 'root_rotate', 'root_retire', 'root_destroy',
+                      'search_create', 'search_rotate', 'search_drop'));
+
+CREATE VIEW pseudo_keys.search_indexes AS
+    SELECT k.index_name AS name, pg_catalog.min(k.normalization) AS normalization,
+           pg_catalog.max(k.version) AS key_version, pg_catalog.count(*) AS key_versions,
+           pg_catalog.min(k.created_at) AS created_at
+    FROM pseudo_keys.search_key k
+    GROUP BY k.index_name;
+REVOKE ALL ON pseudo_keys.search_indexes FROM PUBLIC;
+GRANT SELECT ON pseudo_keys.search_indexes TO pseudo_admin;
+COMMENT ON VIEW pseudo_keys.search_indexes IS
+    'Search indexes (pseudo_admin): name, normalization, current key version and how many versions hold terms (2 while a rotation is re-deriving them)';
+
+CREATE FUNCTION pseudo_create_search_index(name text, normalization text DEFAULT 'none') RETURNS void
+    LANGUAGE c STRICT VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pseudo_create_search_index_wrapper';
+REVOKE ALL ON FUNCTION pseudo_create_search_index(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pseudo_create_search_index(text, text) TO pseudo_admin;
+COMMENT ON FUNCTION pseudo_create_search_index(text, text) IS
+    'Creates a search index with a new random key wrapped under the root key (pseudo_admin); normalization ''none'' (byte for byte) or ''lower_trim'' (Unicode lowercase, outer white space trimmed: e-mail addresses). Audited. 42710: exists; 22023: bad name or normalization; 25006: read-only';
+
+CREATE FUNCTION pseudo_drop_search_index(name text) RETURNS boolean
+    LANGUAGE c STRICT VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pseudo_drop_search_index_wrapper';
+REVOKE ALL ON FUNCTION pseudo_drop_search_index(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pseudo_drop_search_index(text) TO pseudo_admin;
+COMMENT ON FUNCTION pseudo_drop_search_index(text) IS
+    'Drops a search index: its keys and every term (pseudo_admin); returns whether it existed. Audited';
+
+CREATE FUNCTION pseudo_rotate_search_index(name text) RETURNS integer
+    LANGUAGE c STRICT VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pseudo_rotate_search_index_wrapper';
+REVOKE ALL ON FUNCTION pseudo_rotate_search_index(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pseudo_rotate_search_index(text) TO pseudo_admin;
+COMMENT ON FUNCTION pseudo_rotate_search_index(text) IS
+    'Starts a search index key rotation (pseudo_admin): a new key version, used by new writes; searches look under both until pseudo_reindex_search_column re-derives the terms and drops the old key. Returns the new version. Audited. 42704: no such index; 55000: a rotation is already in progress';
+
+CREATE FUNCTION pseudo_keys.index_value(name text, value pseudo_text) RETURNS boolean
+    LANGUAGE c STRICT VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pseudo_index_value_wrapper';
+CREATE FUNCTION pseudo_keys.index_value(name text, value pseudo_text, context text) RETURNS boolean
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pseudo_index_value_in_context_wrapper';
+REVOKE ALL ON FUNCTION pseudo_keys.index_value(text, pseudo_text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pseudo_keys.index_value(text, pseudo_text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pseudo_keys.index_value(text, pseudo_text) TO pseudo_admin;
+GRANT EXECUTE ON FUNCTION pseudo_keys.index_value(text, pseudo_text, text) TO pseudo_admin;
+COMMENT ON FUNCTION pseudo_keys.index_value(text, pseudo_text) IS
+    'Internal, for pseudo_reindex_search_column (pseudo_admin): records a stored value''s term under the index''s current key; false when its key was shredded';
+COMMENT ON FUNCTION pseudo_keys.index_value(text, pseudo_text, text) IS
+    'Internal, for pseudo_reindex_search_column (pseudo_admin): pseudo_keys.index_value of a value encrypted with a context';
+
+CREATE FUNCTION pseudo_keys.finish_search_rotation(name text) RETURNS integer
+    LANGUAGE c STRICT VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pseudo_finish_search_rotation_wrapper';
+REVOKE ALL ON FUNCTION pseudo_keys.finish_search_rotation(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pseudo_keys.finish_search_rotation(text) TO pseudo_admin;
+COMMENT ON FUNCTION pseudo_keys.finish_search_rotation(text) IS
+    'Internal, for pseudo_reindex_search_column (pseudo_admin): drops the index''s older key versions and their terms; returns how many versions went';
+
+-- Invoker's rights (a procedure that commits cannot be SECURITY DEFINER):
+-- the caller needs pseudo_admin and SELECT on the table.
+CREATE PROCEDURE pseudo_reindex_search_column(name text, tab regclass, col name, context text DEFAULT NULL,
+                                              batch_pages integer DEFAULT 100, finish boolean DEFAULT true)
+    LANGUAGE plpgsql
+AS $reindex$
+DECLARE
+    col_type oid;
+    pages bigint;
+    first_page bigint := 0;
+    batch_rows bigint;
+    total bigint := 0;
+    stmt text;
+    distributed boolean := false;
+BEGIN
+    IF batch_pages IS NULL OR batch_pages < 1 THEN
+        RAISE EXCEPTION 'pseudo_ext: batch_pages must be a positive number of pages' USING ERRCODE = '22023';
+    END IF;
+    SELECT a.atttypid INTO col_type FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = tab AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pseudo_ext: column "%" of relation % does not exist', col, tab USING ERRCODE = '42703';
+    END IF;
+    IF col_type OPERATOR(pg_catalog.<>) '@extschema@.pseudo_text'::pg_catalog.regtype THEN
+        RAISE EXCEPTION 'pseudo_ext: column "%" of relation % is not of type pseudo_text', col, tab USING ERRCODE = '42804';
+    END IF;
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1)'
+            INTO distributed USING tab;
+        IF distributed THEN
+            RAISE EXCEPTION 'pseudo_ext: pseudo_reindex_search_column does not run on a Citus distributed table'
+                USING ERRCODE = '0A000', HINT = 'See docs/searching.md, "On Citus".';
+        END IF;
+    END IF;
+    stmt := pg_catalog.format(
+        'SELECT pg_catalog.count(*) FILTER (WHERE pseudo_keys.index_value($3, %I%s)) FROM %s
+          WHERE ctid OPERATOR(pg_catalog.>=) $1 AND ctid OPERATOR(pg_catalog.<) $2',
+        col, CASE WHEN context IS NULL THEN '' ELSE ', $4' END, tab);
+    pages := pg_catalog.pg_relation_size(tab) OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::bigint;
+    WHILE first_page OPERATOR(pg_catalog.<) pages LOOP
+        EXECUTE stmt INTO batch_rows
+            USING pg_catalog.format('(%s,0)', first_page)::pg_catalog.tid,
+                  pg_catalog.format('(%s,0)', first_page OPERATOR(pg_catalog.+) batch_pages)::pg_catalog.tid,
+                  name, context;
+        total := total OPERATOR(pg_catalog.+) batch_rows;
+        first_page := first_page OPERATOR(pg_catalog.+) batch_pages;
+        RAISE NOTICE 'pseudo_reindex_search_column: %: %.%: % of % pages done, % values indexed',
+            name, tab, col, LEAST(first_page, pages), pages, total;
+        COMMIT;
+    END LOOP;
+    IF finish THEN
+        PERFORM pseudo_keys.finish_search_rotation(name);
+    END IF;
+END
+$reindex$;
+REVOKE ALL ON PROCEDURE pseudo_reindex_search_column(text, regclass, name, text, integer, boolean) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE pseudo_reindex_search_column(text, regclass, name, text, integer, boolean) TO pseudo_admin;
+COMMENT ON PROCEDURE pseudo_reindex_search_column(text, regclass, name, text, integer, boolean) IS
+    'Records the term of every live value of a pseudo_text column under the index''s current key, one committed transaction per batch of pages with a progress NOTICE (pseudo_admin, with SELECT on the table); then, with finish, drops older key versions and their terms. Builds an index over existing values, and completes a pseudo_rotate_search_index. CALL outside a transaction block. 42704; 42703; 42804; 0A000: a Citus distributed table';
+
+CREATE FUNCTION pseudo_encrypt_searchable(search_index text, subject text, plaintext text) RETURNS pseudo_text
+    LANGUAGE c STRICT VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pseudo_encrypt_searchable_wrapper';
+CREATE FUNCTION pseudo_encrypt_searchable(search_index text, subject text, plaintext text, context text) RETURNS pseudo_text
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pseudo_encrypt_searchable_in_context_wrapper';
+REVOKE ALL ON FUNCTION pseudo_encrypt_searchable(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pseudo_encrypt_searchable(text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pseudo_encrypt_searchable(text, text, text) TO pseudo_writer;
+GRANT EXECUTE ON FUNCTION pseudo_encrypt_searchable(text, text, text, text) TO pseudo_writer;
+COMMENT ON FUNCTION pseudo_encrypt_searchable(text, text, text) IS
+    'pseudo_encrypt that also records the value''s search term in the named index, so pseudo_search finds it (pseudo_writer); the term is written with the transaction and shredded with the subject. 42704: no such index; 22021: lower_trim index and text not UTF-8; 25006: read-only; and pseudo_encrypt''s';
+COMMENT ON FUNCTION pseudo_encrypt_searchable(text, text, text, text) IS
+    'pseudo_encrypt_searchable with a context bound as associated data (pseudo_writer). 22004: NULL context';
+
+CREATE FUNCTION pseudo_search(search_index text, plaintext text) RETURNS uuid[]
+    LANGUAGE c STRICT STABLE PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'pseudo_search_wrapper';
+REVOKE ALL ON FUNCTION pseudo_search(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pseudo_search(text, text) TO pseudo_searcher;
+COMMENT ON FUNCTION pseudo_search(text, text) IS
+    'The key ids of every subject with a value of this plaintext in the index (pseudo_searcher): candidates for WHERE pseudo_key_id(col) = ANY (pseudo_search(...)) AND pseudo_matches(...). 42704: no such index; 22021';
+
+CREATE FUNCTION pseudo_matches(search_index text, value pseudo_text, plaintext text) RETURNS boolean
+    LANGUAGE c STRICT STABLE PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'pseudo_matches_wrapper';
+CREATE FUNCTION pseudo_matches(search_index text, value pseudo_text, plaintext text, context text) RETURNS boolean
+    LANGUAGE c STABLE PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'pseudo_matches_in_context_wrapper';
+REVOKE ALL ON FUNCTION pseudo_matches(text, pseudo_text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pseudo_matches(text, pseudo_text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pseudo_matches(text, pseudo_text, text) TO pseudo_searcher;
+GRANT EXECUTE ON FUNCTION pseudo_matches(text, pseudo_text, text, text) TO pseudo_searcher;
+COMMENT ON FUNCTION pseudo_matches(text, pseudo_text, text) IS
+    'Whether a candidate value equals the plaintext after the index''s normalization (pseudo_searcher): false unless pseudo_search would list the value''s key id; decrypts inside, returns only the answer. 42704; 22021; XX001: tampered';
+COMMENT ON FUNCTION pseudo_matches(text, pseudo_text, text, text) IS
+    'pseudo_matches of a value encrypted with a context (pseudo_searcher). 22004: NULL context';

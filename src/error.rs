@@ -92,6 +92,19 @@ pub enum PseudoError {
     /// `PREPARE TRANSACTION` after the transaction created, rotated or
     /// shredded keys or changed root keys (0A000).
     PrepareAfterKeyChange,
+    /// A search index key does not unwrap under the root key of its epoch:
+    /// its row was altered (XX001).
+    SearchKeyUnwrap { id: i32 },
+    /// No search index of this name (42704).
+    UnknownSearchIndex { name: String },
+    /// A search index of this name exists already (42710).
+    SearchIndexExists { name: String },
+    /// A search index name or normalization that is not allowed (22023).
+    BadSearchIndex { message: String },
+    /// Text a `lower_trim` index must lowercase is not UTF-8 (22021).
+    NotUtf8,
+    /// A search term would be recorded in a read-only transaction (25006).
+    ReadOnlySearchTerm,
 }
 
 impl From<FheError> for PseudoError {
@@ -111,6 +124,7 @@ impl From<CoreError> for PseudoError {
             CoreError::UnwrapFailed => PseudoError::SubjectKeyUnwrap,
             CoreError::WrapFailed => PseudoError::KeyWrapFailed,
             CoreError::MalformedRootKey(why) => PseudoError::RootKeyMalformed { why },
+            CoreError::NotUtf8 => PseudoError::NotUtf8,
         }
     }
 }
@@ -134,12 +148,19 @@ impl PseudoError {
             InvalidText { .. } => ERRCODE_INVALID_TEXT_REPRESENTATION,
             InvalidBinary { .. } => ERRCODE_INVALID_BINARY_REPRESENTATION,
             PlaintextTooLong { .. } => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            DecryptionFailed | SubjectKeyUnwrap | DigestKeyUnwrap { .. } => ERRCODE_DATA_CORRUPTED,
+            DecryptionFailed | SubjectKeyUnwrap | DigestKeyUnwrap { .. } | SearchKeyUnwrap { .. } => {
+                ERRCODE_DATA_CORRUPTED
+            }
             KeyWrapFailed | KeyStore { .. } => ERRCODE_INTERNAL_ERROR,
             RootKeyMalformed { .. } | RootKeyRejected { .. } | RootKeyOfEpochMissing { .. } => {
                 ERRCODE_CONFIG_FILE_ERROR
             }
-            UnknownKey { .. } | UnknownEpoch { .. } | UnknownStore { .. } => ERRCODE_UNDEFINED_OBJECT,
+            UnknownKey { .. } | UnknownEpoch { .. } | UnknownStore { .. } | UnknownSearchIndex { .. } => {
+                ERRCODE_UNDEFINED_OBJECT
+            }
+            SearchIndexExists { .. } => ERRCODE_DUPLICATE_OBJECT,
+            BadSearchIndex { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
+            NotUtf8 => ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
             SubjectShredded | KeyAdmin { .. } | RootKeyInUse { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             RootKeyMissing { .. } => ERRCODE_UNDEFINED_FILE,
             NoKeysHere => ERRCODE_UNDEFINED_OBJECT,
@@ -151,7 +172,7 @@ impl PseudoError {
             NullContext => ERRCODE_NULL_VALUE_NOT_ALLOWED,
             NotPermitted { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             Randomness | FheThreads { .. } => ERRCODE_SYSTEM_ERROR,
-            ReadOnly | ReadOnlyRewrap => ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            ReadOnly | ReadOnlyRewrap | ReadOnlySearchTerm => ERRCODE_READ_ONLY_SQL_TRANSACTION,
             Fhe { cause: FheError::Malformed(_) } => ERRCODE_INVALID_BINARY_REPRESENTATION,
             Fhe { cause: FheError::WrongWidth { .. } } => ERRCODE_STRING_DATA_LENGTH_MISMATCH,
             Fhe { cause: FheError::WrongKind { .. } | FheError::OtherClientKey | FheError::Unsupported(_) } => {
@@ -218,6 +239,15 @@ impl PseudoError {
             StoreExists { name } => format!("FHE store \"{name}\" already exists"),
             FheThreads { why } => format!("FHE worker threads unavailable: {why}"),
             PrepareAfterKeyChange => "cannot PREPARE a transaction that created, rotated or shredded keys".into(),
+            SearchKeyUnwrap { id } => format!(
+                "the wrapped search index key {id} does not unwrap under the root key of its epoch: \
+                 its row in pseudo_keys.search_key was altered"
+            ),
+            UnknownSearchIndex { name } => format!("search index \"{name}\" does not exist"),
+            SearchIndexExists { name } => format!("search index \"{name}\" already exists"),
+            BadSearchIndex { message } => message.clone(),
+            NotUtf8 => CoreError::NotUtf8.to_string(),
+            ReadOnlySearchTerm => "cannot record a search term in a read-only transaction".into(),
         }
     }
 
@@ -226,7 +256,7 @@ impl PseudoError {
         use PseudoError::*;
         Some(match self {
             PlaintextTooLong { .. } => "Split the value, or store large documents outside pseudo_text.",
-            SubjectKeyUnwrap | DigestKeyUnwrap { .. } => RESTORE_KEY_ROWS,
+            SubjectKeyUnwrap | DigestKeyUnwrap { .. } | SearchKeyUnwrap { .. } => RESTORE_KEY_ROWS,
             RootKeyMalformed { .. } => "Restore the root key file from your backup.",
             UnknownKey { .. } => {
                 "The value was encrypted in another database, or its key table rows were removed outside pseudo_shred."
@@ -267,6 +297,9 @@ impl PseudoError {
                 "Encrypt with the client key whose server key created this store."
             }
             Fhe { cause: FheError::WrongWidth { .. } } => "pseudo_fhe_stores shows each store's key_bits and value_bits.",
+            UnknownSearchIndex { .. } => "pseudo_keys.search_indexes lists them; pseudo_create_search_index makes one.",
+            NotUtf8 => "A lower_trim search index needs text in UTF-8 (a database with encoding UTF8).",
+            ReadOnlySearchTerm => "Write searchable values on the primary, in a read-write transaction.",
             PrepareAfterKeyChange => {
                 "Commit key changes (a subject's first pseudo_encrypt, pseudo_rotate, pseudo_shred, root key \
                  administration) directly; transactions that only encrypt under existing keys or decrypt can be prepared."

@@ -63,6 +63,7 @@ pub extern "C-unwind" fn _PG_init() {
     pseudo::key_store::install();
     pseudo::key_audit::install();
     pseudo::root_rotation::install();
+    pseudo::search::install();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -27,6 +27,8 @@ pub enum CoreError {
     MalformedRootKey(&'static str),
     /// The operating system's random number generator failed.
     Randomness,
+    /// Text that a normalization needs as UTF-8 is not.
+    NotUtf8,
 }
 
 impl fmt::Display for CoreError {
@@ -49,6 +51,7 @@ impl fmt::Display for CoreError {
             CoreError::WrapFailed => f.write_str("a key could not be wrapped under the root key"),
             CoreError::MalformedRootKey(why) => write!(f, "root key is malformed: {why}"),
             CoreError::Randomness => f.write_str("the operating system's random number generator failed"),
+            CoreError::NotUtf8 => f.write_str("text to normalize is not valid UTF-8"),
         }
     }
 }

@@ -15,6 +15,7 @@
 //! [`crate::key_file`]), so they can be copied, printed for a safe, or produced
 //! by a command. Each root key epoch of a database is wrapped under one of them.
 
+use crate::search_term::SEARCH_KEY_LEN;
 use crate::subject_key::{SubjectKeyBytes, KEY_LEN};
 use crate::{random, CoreError, KeyId};
 use aes::Aes256;
@@ -38,6 +39,7 @@ pub const WRAPPED_SUBJECT_KEY_LEN: usize = 1 + WRAP_NONCE_LEN + KEY_LEN + WRAP_T
 
 const SUBJECT_KEY_LABEL: &[u8] = b"pseudo_ext/v1/subject-key/";
 const DIGEST_KEY_LABEL: &[u8] = b"pseudo_ext/v1/digest-key/";
+const SEARCH_KEY_LABEL: &[u8] = b"pseudo_ext/v1/search-key/";
 
 /// A keyed HMAC-SHA256 state. Its inner and outer hash states are as secret
 /// as the key: `hmac` and `sha2` are built with their `zeroize` features, so
@@ -129,6 +131,17 @@ impl RootKey {
 
     pub fn unwrap_digest_key(&self, epoch: u32, wrapped: &[u8]) -> Result<DigestKey, CoreError> {
         Ok(DigestKey::from_key(self.unwrap_digest_key_bytes(epoch, wrapped)?))
+    }
+
+    /// Wraps a search index key, bound to its row id.
+    pub fn wrap_search_key(&self, id: u32, key: &[u8; SEARCH_KEY_LEN]) -> Result<Vec<u8>, CoreError> {
+        self.wrap(SEARCH_KEY_LABEL, &id.to_be_bytes(), key)
+    }
+
+    pub fn unwrap_search_key(&self, id: u32, wrapped: &[u8]) -> Result<Zeroizing<[u8; SEARCH_KEY_LEN]>, CoreError> {
+        let mut key = Zeroizing::new([0u8; SEARCH_KEY_LEN]);
+        self.unwrap_into(SEARCH_KEY_LABEL, &id.to_be_bytes(), wrapped, key.as_mut())?;
+        Ok(key)
     }
 
     /// The digest key's bytes, unwrapped (for a root key holder's tools, such
@@ -232,6 +245,18 @@ mod tests {
         fn wiped<T: zeroize::ZeroizeOnDrop>() {}
         wiped::<<Sha256 as sha2::digest::block_api::EagerHash>::Core>();
         wiped::<Sha256>();
+    }
+
+    #[test]
+    fn search_keys_unwrap_only_with_their_root_and_id() {
+        let key = [5u8; SEARCH_KEY_LEN];
+        let wrapped = root(1).wrap_search_key(7, &key).unwrap();
+        assert!(!wrapped.windows(SEARCH_KEY_LEN).any(|w| w == key), "key bytes visible in wrapped form");
+        assert_eq!(&root(1).unwrap_search_key(7, &wrapped).unwrap()[..], &key[..]);
+        assert!(matches!(root(1).unwrap_search_key(8, &wrapped), Err(CoreError::UnwrapFailed)));
+        assert!(matches!(root(2).unwrap_search_key(7, &wrapped), Err(CoreError::UnwrapFailed)));
+        // A search key does not unwrap as a digest key of the same number (labels differ).
+        assert!(matches!(root(1).unwrap_digest_key(7, &wrapped), Err(CoreError::UnwrapFailed)));
     }
 
     #[test]

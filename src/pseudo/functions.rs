@@ -9,21 +9,31 @@
 use crate::error::{OrRaise, PseudoError};
 use crate::pg::varlena_out::{varlena_with, Varlena};
 use crate::pg::{backend, log_filter, roles, xact};
-use crate::pseudo::{config_check, key_audit, key_cache, root_rotation};
+use crate::pseudo::{config_check, key_audit, key_cache, root_rotation, search, search_store};
 use pgrx::prelude::*;
 use pgrx::Uuid;
-use pseudo_core::envelope::{self, Envelope};
+use pseudo_core::envelope::{self, Envelope, KeyId};
 use zeroize::Zeroizing;
 
-fn encrypt(subject: &[u8], context: &[u8], plaintext: &[u8]) -> Varlena {
+/// The value, and the id of the key it is sealed under.
+fn encrypt(subject: &[u8], context: &[u8], plaintext: &[u8]) -> (Varlena, KeyId) {
     log_filter::note_plaintext_statement();
     // Refuse an over-long plaintext before a key is created for nothing.
     let len = envelope::sealed_len(plaintext.len()).or_raise();
     key_cache::with_current_key(subject, |id, key| {
         varlena_with(len, |out| key.seal_into_in_process(backend::process_id(), id, context, plaintext, out))
+            .map(|value| (value, *id))
     })
     .or_raise()
     .or_raise()
+}
+
+/// [`encrypt`], and the value's term recorded in the search index `index`.
+fn encrypt_searchable(index: &str, subject: &[u8], context: &[u8], plaintext: &[u8]) -> Varlena {
+    let (search_key, term) = search::current_term(index, plaintext).or_raise();
+    let (value, key_id) = encrypt(subject, context, plaintext);
+    search::note_term(search_key, term, key_id);
+    value
 }
 
 fn decrypt(value: &[u8], context: &[u8]) -> Option<Varlena> {
@@ -43,7 +53,7 @@ fn context_arg(context: Option<&[u8]>) -> &[u8] {
 /// Encrypts `plaintext` under the subject's current key (created on first use).
 #[pg_extern(sql = false)]
 fn pseudo_encrypt(subject: &[u8], plaintext: &[u8]) -> Varlena {
-    encrypt(subject, b"", plaintext)
+    encrypt(subject, b"", plaintext).0
 }
 
 /// [`pseudo_encrypt`] with a context bound as associated data.
@@ -54,7 +64,7 @@ fn pseudo_encrypt_in_context(
     context: Option<&[u8]>,
 ) -> Option<Varlena> {
     let context = context_arg(context);
-    Some(encrypt(subject?, context, plaintext?))
+    Some(encrypt(subject?, context, plaintext?).0)
 }
 
 /// Decrypts a value; NULL when its key was shredded.
@@ -203,4 +213,84 @@ fn pseudo_key_state_changed<'a>(
 ) -> Result<Option<pgrx::heap_tuple::PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, std::convert::Infallible> {
     xact::invalidate_at_commit().or_raise();
     Ok(None)
+}
+
+/// [`pseudo_encrypt`] that also records the value's term in a search index.
+#[pg_extern(sql = false)]
+fn pseudo_encrypt_searchable(index: &str, subject: &[u8], plaintext: &[u8]) -> Varlena {
+    encrypt_searchable(index, subject, b"", plaintext)
+}
+
+/// [`pseudo_encrypt_searchable`] with a context bound as associated data.
+#[pg_extern(sql = false)]
+fn pseudo_encrypt_searchable_in_context(
+    index: Option<&str>,
+    subject: Option<&[u8]>,
+    plaintext: Option<&[u8]>,
+    context: Option<&[u8]>,
+) -> Option<Varlena> {
+    let context = context_arg(context);
+    Some(encrypt_searchable(index?, subject?, context, plaintext?))
+}
+
+/// The key ids of the subjects with a value equal to `plaintext` in the index.
+#[pg_extern(sql = false)]
+fn pseudo_search(index: &str, plaintext: &[u8]) -> Vec<Uuid> {
+    search::search(index, plaintext).or_raise()
+}
+
+/// Whether a candidate value equals `plaintext` (after the index's normalization).
+#[pg_extern(sql = false)]
+fn pseudo_matches(index: &str, value: &[u8], plaintext: &[u8]) -> bool {
+    search::matches(index, value, plaintext, b"").or_raise()
+}
+
+/// [`pseudo_matches`] of a value encrypted with a context.
+#[pg_extern(sql = false)]
+fn pseudo_matches_in_context(
+    index: Option<&str>,
+    value: Option<&[u8]>,
+    plaintext: Option<&[u8]>,
+    context: Option<&[u8]>,
+) -> Option<bool> {
+    let context = context_arg(context);
+    Some(search::matches(index?, value?, plaintext?, context).or_raise())
+}
+
+/// Internal, for `pseudo_reindex_search_column`: records a stored value's term.
+#[pg_extern(sql = false)]
+fn pseudo_index_value(index: &str, value: &[u8]) -> bool {
+    search::index_value(index, value, b"").or_raise()
+}
+
+/// [`pseudo_index_value`] of a value encrypted with a context.
+#[pg_extern(sql = false)]
+fn pseudo_index_value_in_context(index: Option<&str>, value: Option<&[u8]>, context: Option<&[u8]>) -> Option<bool> {
+    let context = context_arg(context);
+    Some(search::index_value(index?, value?, context).or_raise())
+}
+
+/// A new search index with its first key.
+#[pg_extern(sql = false)]
+fn pseudo_create_search_index(name: &str, normalization: &str) {
+    search::check_new_index(name, normalization).or_raise();
+    search::administer(true, |ring| search_store::create_index(ring, name, normalization)).or_raise()
+}
+
+/// Starts a search index key rotation; returns the new key version.
+#[pg_extern(sql = false)]
+fn pseudo_rotate_search_index(name: &str) -> i32 {
+    search::administer(false, |ring| search_store::rotate_index(ring, name)).or_raise()
+}
+
+/// Internal, for `pseudo_reindex_search_column`: drops older key versions.
+#[pg_extern(sql = false)]
+fn pseudo_finish_search_rotation(name: &str) -> i32 {
+    search::administer(false, |_| search_store::finish_rotation(name)).or_raise()
+}
+
+/// Drops a search index, its keys and its terms.
+#[pg_extern(sql = false)]
+fn pseudo_drop_search_index(name: &str) -> bool {
+    search::administer(false, |_| search_store::drop_index(name)).or_raise()
 }

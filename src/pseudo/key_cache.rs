@@ -139,7 +139,7 @@ fn keyring(create: bool) -> Result<Rc<Keyring>, PseudoError> {
 /// Runs `f` as the extension owner with the keyring. When `f` finds the
 /// keyring older than the database's root key epochs (a rotation committed
 /// since it was loaded), everything cached is dropped and `f` runs once more.
-fn with_keyring<R>(create: bool, f: impl Fn(&Keyring) -> Result<R, PseudoError>) -> Result<R, PseudoError> {
+pub fn with_keyring<R>(create: bool, f: impl Fn(&Keyring) -> Result<R, PseudoError>) -> Result<R, PseudoError> {
     xact::watch_key_table()?;
     as_extension_owner(|| match f(&*keyring(create)?) {
         Err(PseudoError::StaleRootEpoch) => {

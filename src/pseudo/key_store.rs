@@ -453,7 +453,7 @@ pub fn forget_epoch_lock() {
 }
 
 /// Locks the keyring's epoch against rotation and checks it is still current.
-fn lock_current_epoch(client: &mut SpiClient<'_>, keyring: &Keyring) -> Result<(), PseudoError> {
+pub fn lock_current_epoch(client: &mut SpiClient<'_>, keyring: &Keyring) -> Result<(), PseudoError> {
     static LOCK_EPOCH: Statement = Statement {
         sql: "SELECT FROM pseudo_keys.root_key WHERE epoch = $1 FOR SHARE",
         args: &[INT4OID],

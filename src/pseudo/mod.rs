@@ -12,6 +12,8 @@
 //! * [`root_key_source`]: the root key file or command; creating and editing the file.
 //! * [`root_key_users`]: which databases use which keys of a shared root key file.
 //! * [`root_rotation`]: root key epochs: rotation, retirement, rewrapping.
+//! * [`search`]: equality search: index keys, the terms a transaction writes, search and recheck.
+//! * [`search_store`]: the search tables (`pseudo_keys.search_key`, `search_term`), reached as the extension owner.
 //! * [`citus`]: on a Citus worker, keys are created through the coordinator.
 //! * [`config_check`]: the root key findings of `pseudo_check_config()`.
 
@@ -24,4 +26,6 @@ pub mod key_store;
 pub mod root_key_source;
 pub mod root_key_users;
 pub mod root_rotation;
+pub mod search;
+pub mod search_store;
 pub mod type_io;

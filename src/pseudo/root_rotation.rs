@@ -28,6 +28,7 @@ use crate::pg::xact::{self, Outcome, Participant};
 use crate::pseudo::key_store::{self, first_row, load_keyring_in, Keyring};
 use crate::pseudo::root_key_source::{self, Source};
 use crate::pseudo::root_key_users;
+use crate::pseudo::search_store;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{pg_sys, Uuid};
@@ -103,11 +104,12 @@ pub fn rotate() -> Result<i32, PseudoError> {
             &[epoch.into(), root.fingerprint().to_vec().into(), wrapped_digest.into()],
         )?;
         let rewrapped = rewrap_keys(client, &ring, root, epoch, None)?;
+        let search_keys = search_store::rewrap_search_keys(client, &ring, root, epoch, None)?;
         key_store::audit(
             client,
             "root_rotate",
             vec![],
-            &format!("{{\"epoch\": {epoch}, \"previous_epoch\": {old_epoch}, \"keys_rewrapped\": {rewrapped}}}"),
+            &format!("{{\"epoch\": {epoch}, \"previous_epoch\": {old_epoch}, \"keys_rewrapped\": {rewrapped}, \"search_keys_rewrapped\": {search_keys}}}"),
         )?;
         Ok(epoch)
     })
@@ -145,6 +147,7 @@ pub fn retire(epoch: i32) -> Result<i64, PseudoError> {
         let mut rewrapped = 0;
         if !already_retired {
             rewrapped = rewrap_keys(client, &ring, ring.current_root(), ring.epoch, Some(epoch))?;
+            search_store::rewrap_search_keys(client, &ring, ring.current_root(), ring.epoch, Some(epoch))?;
             xact::note_key_write();
             // Two statements, no now() inside COALESCE: Citus refuses that in a
             // write to a reference table (now() is one value per transaction).
