@@ -61,4 +61,20 @@ SELECT
 SELECT bool_and(shredded_at IS NOT NULL) AS marked_shredded FROM pseudo_keys.subject
  WHERE subject_digest IN (pseudo_keys.subject_digest('sh-dora'), pseudo_keys.subject_digest('sh-never-seen'));
 
+-- ANALYZE copies sample values of a table into pg_statistic, which a shred
+-- does not reach: no wrapped key (or other key material) may be sampled
+-- there, or a root key holder could unwrap a shredded key from it
+CREATE TABLE sh_stats AS SELECT i, pseudo_encrypt('sh-stats-' || i, 'x') AS v FROM generate_series(1, 20) i;
+CREATE TEMP TABLE sh_stats_wrapped AS SELECT k.wrapped_key FROM pseudo_keys.subject_key k
+    JOIN sh_stats s ON k.key_id = pseudo_key_id(s.v) WHERE s.i = 7;
+ANALYZE pseudo_keys.subject_key, pseudo_keys.root_key;
+SELECT pseudo_shred('sh-stats-7') AS destroyed;
+SELECT count(*) AS statistics_holding_the_shredded_wrapped_key FROM pg_statistic s, sh_stats_wrapped w
+ WHERE s.starelid = 'pseudo_keys.subject_key'::regclass
+   AND position(encode(w.wrapped_key, 'hex') IN concat(s.stavalues1, s.stavalues2, s.stavalues3, s.stavalues4, s.stavalues5)) > 0;
+SELECT count(*) AS sampled_key_columns FROM pg_statistic s JOIN pg_attribute a ON a.attrelid = s.starelid AND a.attnum = s.staattnum
+ WHERE s.starelid IN ('pseudo_keys.subject_key'::regclass, 'pseudo_keys.root_key'::regclass)
+   AND a.attname IN ('wrapped_key', 'wrapped_digest_key');
+DROP TABLE sh_stats;
+
 DROP TABLE sh;
