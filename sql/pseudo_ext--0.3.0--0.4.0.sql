@@ -459,3 +459,22 @@ COMMENT ON FUNCTION pseudo_matches(text, pseudo_text, text) IS
     'Whether a candidate value equals the plaintext after the index''s normalization (pseudo_searcher): false unless pseudo_search would list the value''s key id; decrypts inside, returns only the answer. 42704; 22021; XX001: tampered';
 COMMENT ON FUNCTION pseudo_matches(text, pseudo_text, text, text) IS
     'pseudo_matches of a value encrypted with a context (pseudo_searcher). 22004: NULL context';
+
+-------------------------------------------------------------------------------
+-- Statistics. ANALYZE (autovacuum's too) copies sample values of every column
+-- into pg_statistic, which a shred does not reach: a wrapped key sampled
+-- there outlived pseudo_shred, and a root key holder could unwrap it; a
+-- search term sampled there outlived the subject's terms. The key tables'
+-- secret columns are no longer sampled, and what earlier ANALYZEs sampled of
+-- them is removed. (The planner needs no statistics for them: they are only
+-- looked up by key.)
+-------------------------------------------------------------------------------
+ALTER TABLE pseudo_keys.subject_key ALTER COLUMN wrapped_key SET STATISTICS 0;
+ALTER TABLE pseudo_keys.root_key ALTER COLUMN wrapped_digest_key SET STATISTICS 0;
+ALTER TABLE pseudo_keys.search_key ALTER COLUMN wrapped_key SET STATISTICS 0;
+ALTER TABLE pseudo_keys.search_term ALTER COLUMN term SET STATISTICS 0;
+DELETE FROM pg_catalog.pg_statistic s
+    USING pg_catalog.pg_attribute a
+    WHERE a.attrelid OPERATOR(pg_catalog.=) s.starelid AND a.attnum OPERATOR(pg_catalog.=) s.staattnum
+      AND (a.attrelid, a.attname) IN (('pseudo_keys.subject_key'::pg_catalog.regclass, 'wrapped_key'),
+                                      ('pseudo_keys.root_key'::pg_catalog.regclass, 'wrapped_digest_key'));
