@@ -2,7 +2,7 @@
 # The privilege matrix: every function and every table, view and sequence of
 # the extension (tests/privileges/cells.txt, checked to be complete against
 # pg_depend), called or read as superuser, extension owner, pseudo_admin,
-# pseudo_writer, pseudo_reader, pseudo_fhe_user (owning the FHE store the
+# pseudo_writer, pseudo_reader, pseudo_searcher, pseudo_fhe_user (owning the FHE store the
 # cells use) and a plain login role. Each call runs in a
 # transaction that is rolled back; a procedure (which commits) gets a fresh
 # copy of the sample table for each role instead. The sample's subject key is
@@ -21,11 +21,12 @@ as() { local role=$1; shift; psql -h "$dir" -p "$port" -U "$role" -X -q -At -v O
 
 psql_at "$dir" "$port" postgres -v ON_ERROR_STOP=1 \
     -c "DROP DATABASE IF EXISTS $db" \
-    -c "DROP ROLE IF EXISTS pm_owner, pm_admin, pm_writer, pm_reader, pm_fhe, pm_plain" \
+    -c "DROP ROLE IF EXISTS pm_owner, pm_admin, pm_writer, pm_reader, pm_searcher, pm_fhe, pm_plain" \
     -c "CREATE ROLE pm_owner SUPERUSER LOGIN" \
     -c "CREATE DATABASE $db OWNER pm_owner" \
     -c "ALTER DATABASE $db SET pseudo_ext.root_key_file = '$keys/root.key'"
 as pm_owner -c "CREATE EXTENSION pseudo_ext" \
+    -c "SELECT pseudo_create_search_index('pm_idx')" \
     -c "CREATE TABLE pm_sample (v pseudo_text, c pseudo_text)" \
     -c "INSERT INTO pm_sample VALUES (pseudo_encrypt('pm-a', 'x'), pseudo_encrypt('pm-a', 'y', 'ctx'))" \
     -c "GRANT SELECT, UPDATE ON pm_sample TO PUBLIC" \
@@ -37,6 +38,7 @@ psql_at "$dir" "$port" postgres -v ON_ERROR_STOP=1 \
     -c "CREATE ROLE pm_admin LOGIN IN ROLE pseudo_admin" \
     -c "CREATE ROLE pm_writer LOGIN IN ROLE pseudo_writer" \
     -c "CREATE ROLE pm_reader LOGIN IN ROLE pseudo_reader" \
+    -c "CREATE ROLE pm_searcher LOGIN IN ROLE pseudo_searcher" \
     -c "CREATE ROLE pm_fhe LOGIN IN ROLE pseudo_fhe_user" \
     -c "CREATE ROLE pm_plain LOGIN"
 
@@ -74,7 +76,7 @@ comm -3 "$work/priv_listed" "$work/priv_members" >"$work/priv_unlisted"
 check "0 differences, $(wc -l <"$work/priv_listed") objects" "$(wc -l <"$work/priv_unlisted") differences, $(wc -l <"$work/priv_members") objects" \
       "cells.txt lists every function, table, view and sequence of the extension"
 
-roles=(postgres pm_owner pm_admin pm_writer pm_reader pm_fhe pm_plain)
+roles=(postgres pm_owner pm_admin pm_writer pm_reader pm_searcher pm_fhe pm_plain)
 mapfile -t rows < <(grep -v '^#' "$here/privileges/cells.txt" | grep ' | ')
 declare -A cell
 for role in "${roles[@]}"; do
@@ -85,7 +87,8 @@ for role in "${roles[@]}"; do
           echo "\\echo CELL $i"
           case $stmt in
               priv:*) echo "SELECT CASE WHEN has_function_privilege('$role', '${stmt#priv:}', 'EXECUTE') THEN 'ok' ELSE 'ERROR:  42501' END;" ;;
-              call:*) echo "CREATE TABLE pm_call_$role AS SELECT * FROM pm_sample;"
+              call:*) echo "DROP TABLE IF EXISTS pm_call_$role;"
+                      echo "CREATE TABLE pm_call_$role AS SELECT * FROM pm_sample;"
                       echo "GRANT SELECT, UPDATE ON pm_call_$role TO PUBLIC;"
                       echo "SET ROLE $role;"; stmt=${stmt#call:}; echo "${stmt//pm_sample/pm_call_$role};"; echo "RESET ROLE;" ;;
               *) echo "BEGIN;"; echo "SET LOCAL ROLE $role;"; echo "$stmt;"; echo "ROLLBACK;" ;;
@@ -102,8 +105,8 @@ for role in "${roles[@]}"; do
     done < <(psql -h "$dir" -p "$port" -U postgres -X -At -d "$db" -f "$script" 2>&1)
 done
 
-{ echo "| object | superuser | owner | pseudo_admin | pseudo_writer | pseudo_reader | pseudo_fhe_user | plain login |"
-  echo "|---|---|---|---|---|---|---|---|"
+{ echo "| object | superuser | owner | pseudo_admin | pseudo_writer | pseudo_reader | pseudo_searcher | pseudo_fhe_user | plain login |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   for i in "${!rows[@]}"; do
       line="| \`${rows[$i]%% | *}\` |"
       for role in "${roles[@]}"; do line+=" ${cell[$role,$i]} |"; done
@@ -119,4 +122,4 @@ echo "ok: privilege matrix ($(( ${#rows[@]} * ${#roles[@]} )) cells) equals the 
 # copy; every rolled-back cell left the sample as it was.
 check "0 1" "$(as postgres -c "SELECT (SELECT count(*) FROM pm_call_postgres WHERE pseudo_needs_rewrap(v)) || ' ' || (SELECT count(*) FROM pm_sample WHERE pseudo_needs_rewrap(v))")" \
       "the superuser's pseudo_rewrap_column rewrapped its copy; the sample still needs rewrapping"
-psql_at "$dir" "$port" postgres -c "DROP DATABASE $db" -c "DROP ROLE pm_owner, pm_admin, pm_writer, pm_reader, pm_fhe, pm_plain"
+psql_at "$dir" "$port" postgres -c "DROP DATABASE $db" -c "DROP ROLE pm_owner, pm_admin, pm_writer, pm_reader, pm_searcher, pm_fhe, pm_plain"
