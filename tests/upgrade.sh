@@ -65,7 +65,15 @@ case $keyfile in /*) ;; *) keyfile=$(q upgraded -c "SHOW data_directory")/$keyfi
 list=$keyfile.users/$(q upgraded -c "SELECT system_identifier FROM pg_control_system()")-$(q upgraded -c "SELECT oid FROM pg_database WHERE datname = current_database()")
 check 1 "$(ls "$list" 2>/dev/null | wc -l)" "(with 0.3.0's SQL the new library already listed the keys it loaded)"
 rm -f "$list"
+# 0.3.0 let ANALYZE sample wrapped keys into pg_statistic (out of a shred's reach)
+sampled="SELECT count(*) FROM pg_statistic s JOIN pg_attribute a ON a.attrelid = s.starelid AND a.attnum = s.staattnum
+          WHERE (s.starelid, a.attname) IN (('pseudo_keys.subject_key'::regclass, 'wrapped_key'), ('pseudo_keys.root_key'::regclass, 'wrapped_digest_key'))"
+q upgraded -c "ANALYZE pseudo_keys.subject_key, pseudo_keys.root_key"
+check 2 "$(q upgraded -c "$sampled")" "(with 0.3.0's SQL, ANALYZE samples the wrapped key columns)"
 q upgraded -c "ALTER EXTENSION pseudo_ext UPDATE"
+check 0 "$(q upgraded -c "$sampled")" "the update to 0.4.0 removes the wrapped keys' samples from pg_statistic"
+q upgraded -c "ANALYZE pseudo_keys.subject_key, pseudo_keys.root_key"
+check 0 "$(q upgraded -c "$sampled")" "and ANALYZE no longer samples them"
 check "$(q upgraded -c "SELECT string_agg(encode(fingerprint, 'hex'), ',' ORDER BY fingerprint) FROM pseudo_keys.root_key WHERE retired_at IS NULL")" \
       "$(LC_ALL=C sort "$list" 2>/dev/null | paste -sd,)" "the update to 0.4.0 lists the database's live root keys"
 check 0.4.0 "$(q upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'pseudo_ext'")" "updated to 0.4.0"
@@ -82,6 +90,13 @@ check "rewrap 10" "$(q upgraded -c "SELECT action || ' ' || (detail->>'values') 
       "after the update a plain UPDATE with pseudo_rewrap is audited"
 check "f" "$(q upgraded -c "SELECT to_regprocedure('pseudo_keys.log_rewrap_batch(regclass,name,bigint,uuid[])') IS NOT NULL")" \
       "log_rewrap_batch is gone"
+# Equality search over the values written by 0.1.0: an index built by the
+# reindex procedure finds them (the shredded subject's stay unfindable).
+q upgraded -c "SELECT pseudo_create_search_index('up_idx')" -c "CALL pseudo_reindex_search_column('up_idx', 't', 'v')" 2>/dev/null >/dev/null
+found="SELECT coalesce(string_agg(id::text, ',' ORDER BY id), 'none') FROM t WHERE pseudo_key_id(v) = ANY (pseudo_search('up_idx', \$1)) AND pseudo_matches('up_idx', v, \$1)"
+check "7" "$(q upgraded -c "PREPARE f(text) AS $found" -c "EXECUTE f('upgrade value 7')")" "search after the update finds a value written by 0.1.0"
+check none "$(q upgraded -c "PREPARE f(text) AS $found" -c "EXECUTE f('upgrade value 8')")" "a value of the subject shredded under 0.1.0 is not found"
+check 30 "$(q upgraded -c "SELECT count(*) FROM pseudo_keys.search_term")" "one term per live value"
 
 # Same objects as a fresh install. Describes every member object, then the
 # details a member list does not show.
@@ -93,7 +108,7 @@ SELECT 'member: ' || pg_describe_object(classid, objid, objsubid)
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pseudo_ext')
 UNION ALL
 SELECT 'column: ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END || coalesce(' statistics ' || a.attstattarget, '')
        || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
   FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
   LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
@@ -129,6 +144,7 @@ describe fresh >"$work/fresh.objects"
 check 1 "$(grep -c '^member: function pseudo_rotate_root_key()' "$work/fresh.objects")" "object list includes the 0.2.0 functions"
 check 1 "$(grep -c '^member: function pseudo_fhe_set(text,bytea,bytea)' "$work/fresh.objects")" "object list includes the 0.3.0 functions"
 check 1 "$(grep -c '^column: store.owner_token oid not null' "$work/fresh.objects")" "object list includes the 0.4.0 owner token column"
+check 1 "$(grep -c '^column: subject_key.wrapped_key bytea not null statistics 0' "$work/fresh.objects")" "object list includes the columns' statistics targets"
 check 0 "$(diff "$work/upgraded.objects" "$work/fresh.objects" | grep -c '^[<>]' || true)" \
       "upgraded = fresh install ($(wc -l <"$work/fresh.objects") objects and details compared)"
 diff "$work/upgraded.objects" "$work/fresh.objects" || true
