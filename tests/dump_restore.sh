@@ -5,6 +5,8 @@
 #   * with it: every value decrypts, shredded stays shredded, nothing is
 #     encrypted twice (the values are byte-identical), no error on restore;
 #   * with a wrong root key: F0000;
+#   * a search index comes back: the same searches find the same rows, and a
+#     shred after the restore removes the subject's terms;
 #   * an FHE key/value store comes back whole: a private GET on the restored
 #     cluster finds what a SET stored before the dump.
 # The dump itself holds no plaintext.
@@ -23,6 +25,10 @@ q dump_src -c "CREATE EXTENSION pseudo_ext" \
            -c "CREATE TABLE t (id int PRIMARY KEY, v pseudo_text, c pseudo_text)" \
            -c "GRANT SELECT ON t TO pseudo_reader" \
            -c "INSERT INTO t SELECT i, pseudo_encrypt('dump-' || (i % 3), 'dump marker ' || i), pseudo_encrypt('dump-' || (i % 3), 'ctx marker ' || i, 't.c') FROM generate_series(1, 30) i" \
+           -c "SELECT pseudo_create_search_index('dump_idx', 'lower_trim')" \
+           -c "ALTER TABLE t ADD COLUMN s pseudo_text" \
+           -c "UPDATE t SET s = pseudo_encrypt_searchable('dump_idx', 'dump-' || (id % 3), 'Search marker ' || (id % 5))" \
+           -c "CREATE INDEX t_s_key ON t (pseudo_key_id(s))" \
            -c "SELECT pseudo_shred('dump-0')" \
            -c "SELECT pseudo_rotate('dump-1')" \
            -c "INSERT INTO t VALUES (31, pseudo_encrypt('dump-1', 'dump marker 31'), pseudo_encrypt('dump-1', 'ctx marker 31', 't.c'))" \
@@ -34,7 +40,7 @@ target/release/pseudo-fhe --key "$fhe_key" keygen >/dev/null
 fhe "$dir" "$port" dump_src create-store dumped 2 8 8 >/dev/null
 fhe "$dir" "$port" dump_src set dumped 77 33 >/dev/null
 pg_dump -h "$dir" -p "$port" -U postgres dump_src >"$work/dump.sql"
-check 0 "$(grep -c 'dump marker\|ctx marker' "$work/dump.sql" || true)" "no plaintext in the dump"
+check 0 "$(grep -ic 'dump marker\|ctx marker\|search marker' "$work/dump.sql" || true)" "no plaintext in the dump"
 check 1 "$(grep -c '^COPY pseudo_keys.subject_key' "$work/dump.sql")" "wrapped keys are in the dump"
 check 1 "$(grep -c '^COPY pseudo_keys.audit_log' "$work/dump.sql")" "the audit log is in the dump"
 
@@ -52,7 +58,7 @@ check 21 "$(r restored -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) = 'dum
 check 10 "$(r restored -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) IS NULL AND pseudo_decrypt(c, 't.c') IS NULL")" "shredded values stay unreadable"
 check "$(q dump_src -c "SELECT md5(string_agg(v::text || c::text, ',' ORDER BY id)) FROM t")" \
       "$(r restored -c "SELECT md5(string_agg(v::text || c::text, ',' ORDER BY id)) FROM t")" "values byte-identical: nothing encrypted twice"
-for tbl in subject_key subject shredded_key root_key audit_log; do
+for tbl in subject_key subject shredded_key root_key audit_log search_key search_term; do
     check "$(q dump_src -c "SELECT count(*) FROM pseudo_keys.$tbl")" "$(r restored -c "SELECT count(*) FROM pseudo_keys.$tbl")" "pseudo_keys.$tbl: no row duplicated or lost"
 done
 check 55000 "$(sqlstate_of "$dst" "$dport" restored "SELECT pseudo_encrypt('dump-0', 'x')")" "shredded subject refused after restore"
@@ -62,6 +68,13 @@ last_audit=$(r restored -c "SELECT max(id) FROM pseudo_keys.audit_log")
 new_key=$(r restored -c "SELECT pseudo_rotate('dump-2')")
 check "1 rotate $new_key" "$(r restored -c "SELECT count(*) || ' ' || min(action) || ' ' || min(key_ids[1]::text) FROM pseudo_keys.audit_log WHERE id > $last_audit")" \
       "audit log sequence restored: the rotation after the restore is logged, with its key"
+found="SELECT coalesce(string_agg(id::text, ',' ORDER BY id), 'none') FROM t WHERE pseudo_key_id(s) = ANY (pseudo_search('dump_idx', m)) AND pseudo_matches('dump_idx', s, m)"
+searches="SELECT string_agg(m || ': ' || ($found), '; ' ORDER BY m) FROM (SELECT ' search MARKER ' || i AS m FROM generate_series(0, 4) i) x"
+check "$(q dump_src -c "$searches")" "$(r restored -c "$searches")" "search index restored: the same searches find the same rows"
+check "1,11,16,26" "$(r restored -c "SELECT ($found) FROM (SELECT 'search marker 1' AS m) x")" "(and they find rows: those of the live subjects)"
+r restored -c "SELECT pseudo_shred('dump-1')" >/dev/null
+check "0 11,26" "$(r restored -c "SELECT (SELECT count(*) FROM pseudo_keys.search_term t JOIN pseudo_keys.subject_key k USING (key_id) WHERE k.subject_digest = pseudo_keys.subject_digest('dump-1')) || ' ' || ($found) FROM (SELECT 'search marker 1' AS m) x")" \
+      "a shred after the restore removes the subject's terms"
 new_key_file "$work/wrong.key"
 check F0000 "$(sqlstate_of "$dst" "$dport" restored "SELECT count(pseudo_decrypt(v)) FROM t" "SET pseudo_ext.root_key_file = '$work/wrong.key'")" "with a wrong root key: F0000"
 # The FHE store, after the restore above (with the right root key: the store
