@@ -2,8 +2,9 @@
 # A streaming replica (pg_basebackup -R of the test cluster, a second cluster
 # on a unix socket) with the same root key file: it decrypts what the primary
 # wrote; a shred on the primary makes the values NULL on the replica after
-# replay, also in a session that had the key cached; an FHE GET answers on
-# the replica; writes are refused there (25006).
+# replay, also in a session that had the key cached; a search on the replica
+# finds what the primary indexed, and not the shredded subject's rows after
+# replay; an FHE GET answers on the replica; writes are refused there (25006).
 #   tests/replica.sh CLUSTER_DIR PORT WORK_DIR
 set -euo pipefail
 dir=$1; port=$2; work=$3
@@ -22,7 +23,9 @@ new_key_file "$keys/root.key"
 psql_at "$dir" "$port" postgres -c "DROP DATABASE IF EXISTS replica_test" -c "CREATE DATABASE replica_test" \
     -c "ALTER DATABASE replica_test SET pseudo_ext.root_key_file = '$keys/root.key'"
 p -c "CREATE EXTENSION pseudo_ext" -c "CREATE TABLE t (id int PRIMARY KEY, subject text, v pseudo_text)" \
-  -c "INSERT INTO t SELECT i, 'rep-' || (i % 2), pseudo_encrypt('rep-' || (i % 2), 'replica value ' || i) FROM generate_series(1, 20) i"
+  -c "INSERT INTO t SELECT i, 'rep-' || (i % 2), pseudo_encrypt('rep-' || (i % 2), 'replica value ' || i) FROM generate_series(1, 20) i" \
+  -c "SELECT pseudo_create_search_index('rep_idx')" -c "ALTER TABLE t ADD COLUMN s pseudo_text" \
+  -c "UPDATE t SET s = pseudo_encrypt_searchable('rep_idx', subject, 'mail ' || (id % 5))" -c "CREATE INDEX ON t (pseudo_key_id(s))" >/dev/null
 build_clients
 fhe() { target/release/pseudo-fhe --key "$work/replica_fhe.key" --db "host=$1 port=$2 user=postgres dbname=replica_test" "${@:3}"; }
 rm -f "$work/replica_fhe.key"; target/release/pseudo-fhe --key "$work/replica_fhe.key" keygen >/dev/null
@@ -44,11 +47,16 @@ trap 'bash "$here/../scripts/cluster.sh" stop "$rdir"' EXIT
 check t "$(r -c "SELECT pg_is_in_recovery()")" "replica is a hot standby"
 check 20 "$(r -c "SELECT count(*) FROM t WHERE pseudo_decrypt(v) = 'replica value ' || id")" "the replica decrypts what the primary wrote (same root key file)"
 
+found="SELECT coalesce(string_agg(id::text, ',' ORDER BY id), 'none') FROM t WHERE pseudo_key_id(s) = ANY (pseudo_search('rep_idx', 'mail 2')) AND pseudo_matches('rep_idx', s, 'mail 2')"
+check "2,7,12,17" "$(r -c "$found")" "a search on the replica finds what the primary indexed"
+check 25006 "$(sqlstate_of "$rdir" "$rport" replica_test "SELECT pseudo_encrypt_searchable('rep_idx', 'rep-1', 'x')")" "a searchable value cannot be written on the replica (25006)"
+
 # A session on the replica that has rep-0's key cached across the shred.
 coproc SB { psql -h "$rdir" -p "$rport" -U postgres -X -q -At -d replica_test 2>&1; }
 # A read that times out leaves what it got so far (maybe nothing): say TIMEOUT.
 ask() { echo "$1" >&"${SB[1]}"; local line; if read -t 20 -r line <&"${SB[0]}"; then echo "$line"; else echo TIMEOUT; fi; }
 check "replica value 2" "$(ask "SELECT pseudo_decrypt(v) FROM t WHERE id = 2;")" "long-lived replica session decrypts (key now cached)"
+check "2,7,12,17" "$(ask "$found;")" "long-lived replica session searches (index key cached)"
 
 check 1 "$(p -c "SELECT pseudo_shred('rep-0')")" "shred on the primary"
 lsn=$(p -c "SELECT pg_current_wal_lsn()")
@@ -58,6 +66,8 @@ done
 check "0|10" "$(r -c "SELECT count(*) FILTER (WHERE subject = 'rep-0' AND pseudo_decrypt(v) IS NOT NULL) || '|' || count(*) FILTER (WHERE subject = 'rep-1' AND pseudo_decrypt(v) IS NOT NULL) FROM t")" \
       "after replay a new replica session reads the shredded subject as NULL, the other decrypts"
 check "<NULL>" "$(ask "SELECT coalesce(pseudo_decrypt(v), '<NULL>') FROM t WHERE id = 2;")" "after replay the long-lived replica session reads NULL too (cache invalidated by replayed WAL)"
+check "7,17" "$(ask "$found;")" "after replay the long-lived replica session's search finds only the live subject's rows"
+check "7,17" "$(r -c "$found")" "and so does a new session's"
 echo "\\q" >&"${SB[1]}"; wait "$SB_PID" 2>/dev/null || true
 
 check 25006 "$(sqlstate_of "$rdir" "$rport" replica_test "SELECT pseudo_encrypt('rep-new', 'x')")" "a first key cannot be created on the replica (25006, read-only transaction)"
