@@ -41,6 +41,12 @@ if [ "$PER_ROW" -gt 0 ]; then
     # A fresh session: nothing cached.
     out+=$'\n'$(psql_ -At -F ' ' -c "SET max_parallel_workers_per_gather = 0" \
         -c "SELECT 'per_row_decrypt_fresh', bench_best('SELECT sum(octet_length(pseudo_decrypt(v))) FROM bench_customer', 1)")
+    # Equality search (bench/search.sql), then one search in each of 5 fresh sessions.
+    out+=$'\n'$(psql_ -At -F ' ' -v n="$PER_ROW" -f bench/search.sql)
+    fresh=$(for _ in 1 2 3 4 5; do
+        psql_ -At -F ' ' -c "SELECT median FROM bench_searches('bench_w_search', 1, \$\$'user' || \$1 || '@example.com'\$\$, 'SELECT 1::bigint')"
+    done | sort -g | sed -n 3p)
+    out+=$'\n'"search_fresh_session $fresh"
 fi
 bash scripts/cluster.sh stop "$DIR"
 
@@ -87,3 +93,24 @@ vs "pseudo_decrypt, fresh session" "$(get per_row_decrypt_fresh)" "$prd"
 vs "pseudo_decrypt, 2 parallel workers" "$(get per_row_decrypt_2_workers)" "$prd"
 [ -n "$prd" ] && vs "pgcrypto decrypt(.., 'aes'), 1 key" "$prd" ""
 echo "mixed session: 100,000 rows of $SUBJECTS subjects, warm $(get mixed_small_warm) s; right after the per-row scan $(get mixed_small_after_scan) s"
+
+echo
+echo "equality search (docs/searching.md): writing $PER_ROW rows with their terms, and searching them"
+wn=$(get search_write_new_subjects); wkp=$(get search_write_known_plain); wks=$(get search_write_known_searchable)
+printf '%-60s %10s %14s\n' "operation" "seconds" "ratio"
+printf '%-60s %10.3f %14s\n' "pseudo_encrypt_searchable, $PER_ROW new subjects" "$wn" "$(awk -v s="$wn" -v p="$first" 'BEGIN {printf "%.2fx plain", s / p}')"
+printf '%-60s %10.3f %14s\n' "  (plain: first keys above, pseudo_encrypt of new subjects)" "$first" ""
+printf '%-60s %10.3f %14s\n' "pseudo_encrypt_searchable, the same $PER_ROW subjects, known" "$wks" "$(awk -v s="$wks" -v p="$wkp" 'BEGIN {printf "%.2fx plain", s / p}')"
+printf '%-60s %10.3f %14s\n' "  (plain: pseudo_encrypt of the same rows)" "$wkp" ""
+one=$(get search_one_per_subject); scan1=$(get search_scan_one_per_subject)
+many=$(get search_many_per_subject); scan2=$(get search_scan_many_per_subject)
+fr=$(get search_fresh_session)
+srow() { awk -v n="$1" -v t="$2" -v s="$3" 'BEGIN { printf "%-60s %10.4f %14s\n", n, t, (s == "") ? "" : sprintf("%.0fx faster", s / t) }'; }
+srow "search, one subject per row ($PER_ROW rows): median of 200" "$one" "$scan1"
+echo "    95th percentile $(awk '$1 == "search_one_per_subject" {printf "%.4f", $3}' <<<"$out") s; plan: $(get search_plan)"
+srow "search, same, first search of a fresh session (median of 5)" "$fr" "$scan1"
+srow "decrypt-and-compare scan of the same table (best of 3)" "$scan1" ""
+srow "search, 100 rows per subject ($ROWS rows, 90 match): median of 100" "$many" "$scan2"
+echo "    95th percentile $(awk '$1 == "search_many_per_subject" {printf "%.4f", $3}' <<<"$out") s"
+srow "decrypt-and-compare scan of the same table (best of 3)" "$scan2" ""
+echo "terms: $(get search_terms_rows) rows, $(get search_terms_mb) MB (table and indexes)"
