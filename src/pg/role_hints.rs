@@ -11,7 +11,7 @@ use std::ffi::CStr;
 /// The role a function's EXECUTE privilege is granted to, by name prefix.
 fn hint_for_function(name: &[u8]) -> Option<&'static CStr> {
     Some(match name {
-        b"pseudo_encrypt" | b"pseudo_rewrap_column" => {
+        b"pseudo_encrypt" | b"pseudo_rewrap_column" | b"pseudo_encrypt_searchable" => {
             c"Encrypting needs the role pseudo_writer: GRANT pseudo_writer TO the role that calls it."
         }
         b"pseudo_decrypt" => {
@@ -21,13 +21,20 @@ fn hint_for_function(name: &[u8]) -> Option<&'static CStr> {
             c"Rewrapping needs both pseudo_reader and pseudo_writer: GRANT pseudo_reader, pseudo_writer TO the role."
         }
         b"pseudo_needs_rewrap" => c"It needs one of the roles pseudo_reader, pseudo_writer or pseudo_admin.",
+        b"pseudo_search" | b"pseudo_matches" => {
+            c"Searching needs the role pseudo_searcher: GRANT pseudo_searcher TO the role that searches."
+        }
         b"pseudo_rotate"
         | b"pseudo_shred"
         | b"pseudo_subject_keys"
         | b"pseudo_rotate_root_key"
         | b"pseudo_retire_root_key"
         | b"pseudo_destroy_root_key"
-        | b"pseudo_check_config" => {
+        | b"pseudo_check_config"
+        | b"pseudo_create_search_index"
+        | b"pseudo_rotate_search_index"
+        | b"pseudo_reindex_search_column"
+        | b"pseudo_drop_search_index" => {
             c"Key administration needs the role pseudo_admin: GRANT pseudo_admin TO the administering role."
         }
         b"pseudo_fhe_create_store" | b"pseudo_fhe_get" | b"pseudo_fhe_set" | b"pseudo_fhe_drop_store" => {
