@@ -105,6 +105,9 @@ pub enum PseudoError {
     NotUtf8,
     /// A search term would be recorded in a read-only transaction (25006).
     ReadOnlySearchTerm,
+    /// A search term would be recorded on a Citus worker (0A000): inside a
+    /// shard task, a write to the reference table of terms deadlocks.
+    SearchTermOnWorker,
 }
 
 impl From<FheError> for PseudoError {
@@ -180,7 +183,7 @@ impl PseudoError {
             }
             StoreExists { .. } => ERRCODE_DUPLICATE_OBJECT,
             FheLimit { .. } => ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
-            PrepareAfterKeyChange => ERRCODE_FEATURE_NOT_SUPPORTED,
+            PrepareAfterKeyChange | SearchTermOnWorker => ERRCODE_FEATURE_NOT_SUPPORTED,
         }
     }
 
@@ -248,6 +251,7 @@ impl PseudoError {
             BadSearchIndex { message } => message.clone(),
             NotUtf8 => CoreError::NotUtf8.to_string(),
             ReadOnlySearchTerm => "cannot record a search term in a read-only transaction".into(),
+            SearchTermOnWorker => "search terms are written on the Citus coordinator, not on a worker".into(),
         }
     }
 
@@ -300,6 +304,10 @@ impl PseudoError {
             UnknownSearchIndex { .. } => "pseudo_keys.search_indexes lists them; pseudo_create_search_index makes one.",
             NotUtf8 => "A lower_trim search index needs text in UTF-8 (a database with encoding UTF8).",
             ReadOnlySearchTerm => "Write searchable values on the primary, in a read-write transaction.",
+            SearchTermOnWorker => {
+                "Write searchable values with INSERT ... VALUES or UPDATE of one row on the coordinator, which evaluates \
+                 the function there, not in a query the coordinator sends to the workers (INSERT ... SELECT)."
+            }
             PrepareAfterKeyChange => {
                 "Commit key changes (a subject's first pseudo_encrypt, pseudo_rotate, pseudo_shred, root key \
                  administration) directly; transactions that only encrypt under existing keys or decrypt can be prepared."

@@ -35,9 +35,9 @@ check 55000 "$(state_at c "SELECT pseudo_distribute_keys()" "SELECT citus_remove
       "pseudo_distribute_keys() refuses while the coordinator has no copy of its own (55000)"
 c -c "SELECT citus_set_coordinator_host('$(dir_of c)', $(port_of c))" >/dev/null
 check 0A000 "$(state_at w1 "SELECT pseudo_distribute_keys()")" "pseudo_distribute_keys() on a worker: 0A000"
-check 4 "$(c -c "SELECT pseudo_distribute_keys()")" "pseudo_distribute_keys() makes the four key tables reference tables"
+check 6 "$(c -c "SELECT pseudo_distribute_keys()")" "pseudo_distribute_keys() makes the four key tables and the two search tables reference tables"
 check 0 "$(c -c "SELECT pseudo_distribute_keys()")" "pseudo_distribute_keys() again: nothing left to do"
-check "4|12" "$(c -c "SELECT count(DISTINCT s.logicalrelid) || '|' || count(*) FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid)
+check "6|18" "$(c -c "SELECT count(DISTINCT s.logicalrelid) || '|' || count(*) FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid)
                        WHERE s.logicalrelid::text LIKE 'pseudo_keys.%'")" "each key table has a copy on each of the 3 nodes"
 
 c -c "CREATE TABLE customer (subject text, id int, name pseudo_text, PRIMARY KEY (subject, id))" \
@@ -230,6 +230,32 @@ check 42704 "$(sqlstate_of "$(dir_of c)" "$(port_of c)" no_keys "SELECT pseudo_d
 msg=$(psql_at "$(dir_of c)" "$(port_of c)" no_keys -c "SELECT pseudo_decrypt(v) FROM t" 2>&1 || true)
 check "t|f" "$(grep -q 'holds no keys' <<<"$msg" && echo t || echo f)|$(grep -q 'does not exist' <<<"$msg" && echo t || echo f)" \
       "its message says the database holds no keys, not that the root key file is missing"
+
+# Equality search (docs/searching.md, "On Citus"): the search tables are
+# reference tables; searchable values are written on the coordinator
+# (INSERT ... VALUES evaluates the function there), searched across the
+# shards through each shard's expression index, and a shred takes the
+# subject's terms off every node. Inside a shard task a term write is refused
+# (a write to a reference table there deadlocks, and at commit crashed
+# Citus's commit of the worker's part: segfault in ConnectionModifiedPlacement).
+c -c "SELECT pseudo_create_search_index('cs_email', 'lower_trim')" \
+  -c "CREATE TABLE contact (subject text, id int, email pseudo_text, PRIMARY KEY (subject, id))" \
+  -c "SELECT create_distributed_table('contact', 'subject', colocate_with => 'customer')" \
+  -c "CREATE INDEX contact_email_key ON contact (pseudo_key_id(email))" >/dev/null
+for i in $(seq 20 39); do
+    c -c "INSERT INTO contact VALUES ('ct-$i', $i, pseudo_encrypt_searchable('cs_email', 'ct-$i', 'Mail$((i % 4))@Example.com'))" >/dev/null
+done
+terms_everywhere() { for n in c w1 w2 w3; do at "$n" -c "SELECT count(*) FROM pseudo_keys.search_term"; done | paste -sd,; }
+check "20,20,20,20" "$(terms_everywhere)" "one term per searchable value, on every node"
+found="SELECT coalesce(string_agg(id::text, ',' ORDER BY id), 'none') FROM contact WHERE pseudo_key_id(email) = ANY (pseudo_search('cs_email', 'mail1@example.com')) AND pseudo_matches('cs_email', email, 'mail1@example.com')"
+check "21,25,29,33,37" "$(c -c "$found")" "a search on the coordinator finds the rows on every shard"
+check "t" "$(c -c "EXPLAIN (COSTS OFF) $found" | grep -q 'contact_email_key' && echo t || echo f)" "through the shards' expression indexes"
+check 0A000 "$(c -c '\set VERBOSITY sqlstate' -c "INSERT INTO contact SELECT subject, id + 1000, pseudo_encrypt_searchable('cs_email', subject, 'x@example.com') FROM customer WHERE id < 5" 2>&1 | sed -n 's/^ERROR:  //p' | head -1)" \
+      "a searchable write inside shard tasks (INSERT ... SELECT) is refused (0A000)"
+check "20,20,20,20" "$(terms_everywhere)" "and wrote nothing"
+check 1 "$(c -c "SELECT pseudo_shred('ct-25')")" "shred ct-25"
+check "19,19,19,19" "$(terms_everywhere)" "the shred removed its term on every node"
+check "21,29,33,37" "$(c -c "$found")" "the search no longer finds its row"
 
 # 6 (part). Roles hold on workers: Citus propagates roles and grants.
 c -c "CREATE ROLE citus_reader LOGIN" -c "GRANT pseudo_reader TO citus_reader" -c "GRANT SELECT ON customer TO citus_reader" \

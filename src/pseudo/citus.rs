@@ -18,7 +18,7 @@ use pgrx::spi::SpiClient;
 use pseudo_core::KeyId;
 
 /// Whether Citus is installed in this database.
-fn citus_here() -> bool {
+pub fn citus_here() -> bool {
     catalog::setting(c"citus.version").is_some() && catalog::relation_oid(c"pg_catalog", c"pg_dist_partition").is_some()
 }
 

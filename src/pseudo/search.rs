@@ -124,13 +124,26 @@ fn forget_index_keys() {
 /// The normalized plaintext's term under index `name`'s current key, checked
 /// before the value is encrypted (no key is created for a refused value).
 pub fn current_term(name: &str, plaintext: &[u8]) -> Result<(i32, Term), PseudoError> {
-    if backend::read_only_transaction() {
-        return Err(PseudoError::ReadOnlySearchTerm);
-    }
+    refuse_term_writes_here()?;
     let keys = index_keys(name)?;
     let normalized = keys.normalization.apply(plaintext)?;
     let (id, key) = &keys.keys[0];
     Ok((*id, key.term(&normalized)))
+}
+
+/// Terms are writes, and on a Citus worker writes to a reference table
+/// from inside a shard task (Citus deadlocks; written at commit, they crash
+/// its commit of the worker's part): refused before anything is encrypted.
+fn refuse_term_writes_here() -> Result<(), PseudoError> {
+    if backend::read_only_transaction() {
+        return Err(PseudoError::ReadOnlySearchTerm);
+    }
+    if crate::pseudo::citus::citus_here()
+        && as_extension_owner(|| pgrx::spi::Spi::connect(|c| crate::pseudo::citus::creates_keys_on_coordinator(&c)))?
+    {
+        return Err(PseudoError::SearchTermOnWorker);
+    }
+    Ok(())
 }
 
 /// Records the term of a value encrypted under `key_id`; written with the
@@ -230,9 +243,7 @@ fn is_candidate(name: &str, plaintext: &[u8], key_id: &KeyId) -> Result<bool, Ps
 /// `pseudo_keys.index_value`: records a stored value's term under the
 /// index's current key; false when its key was shredded.
 pub fn index_value(name: &str, value: &[u8], context: &[u8]) -> Result<bool, PseudoError> {
-    if backend::read_only_transaction() {
-        return Err(PseudoError::ReadOnlySearchTerm);
-    }
+    refuse_term_writes_here()?;
     let env = Envelope::parse(value).map_err(|_| PseudoError::DecryptionFailed)?;
     let keys = index_keys(name)?;
     let (search_key, current) = &keys.keys[0];
