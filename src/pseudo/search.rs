@@ -139,7 +139,7 @@ fn refuse_term_writes_here() -> Result<(), PseudoError> {
         return Err(PseudoError::ReadOnlySearchTerm);
     }
     if crate::pseudo::citus::citus_here()
-        && as_extension_owner(|| pgrx::spi::Spi::connect(|c| crate::pseudo::citus::creates_keys_on_coordinator(&c)))?
+        && as_extension_owner(|| pgrx::spi::Spi::connect(crate::pseudo::citus::creates_keys_on_coordinator))?
     {
         return Err(PseudoError::SearchTermOnWorker);
     }
@@ -172,7 +172,7 @@ fn write_terms(all: bool) -> Result<(), PseudoError> {
     if mine.is_empty() {
         return Ok(());
     }
-    mine.sort_unstable_by(|a, b| (a.search_key, a.term, a.key_id).cmp(&(b.search_key, b.term, b.key_id)));
+    mine.sort_unstable_by_key(|t| (t.search_key, t.term, t.key_id));
     mine.dedup_by(|a, b| (a.search_key, a.term, a.key_id) == (b.search_key, b.term, b.key_id));
     let search_keys = mine.iter().map(|t| t.search_key).collect();
     let terms = mine.iter().map(|t| t.term.to_vec()).collect();
