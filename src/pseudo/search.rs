@@ -55,6 +55,8 @@ struct Pending {
 struct Candidates {
     statement: pg_sys::TimestampTz,
     generation: u64,
+    /// [`TERMS_NOTED`] then: a term noted since may add a candidate.
+    noted: u64,
     index: String,
     terms: Vec<Vec<u8>>,
     key_ids: HashSet<KeyId>,
@@ -64,6 +66,8 @@ thread_local! {
     static INDEXES: RefCell<(u64, HashMap<String, Rc<IndexKeys>>)> = RefCell::new((0, HashMap::new()));
     static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
     static CANDIDATES: RefCell<Option<Candidates>> = const { RefCell::new(None) };
+    /// Terms noted by this backend, ever.
+    static TERMS_NOTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Registers the term batches' transaction work.
@@ -150,6 +154,7 @@ fn refuse_term_writes_here() -> Result<(), PseudoError> {
 /// transaction.
 pub fn note_term(search_key: i32, term: Term, key_id: KeyId) {
     let subxact = backend::subtransaction_id();
+    TERMS_NOTED.set(TERMS_NOTED.get() + 1);
     let full = PENDING.with_borrow_mut(|p| {
         p.push(Pending { subxact, search_key, term, key_id });
         p.len() >= TERMS_PER_WRITE
@@ -169,7 +174,8 @@ fn write_terms(all: bool) -> Result<(), PseudoError> {
         *p = outer;
         mine
     });
-    if mine.is_empty() {
+    // The extension was dropped in this transaction: nothing to write to.
+    if mine.is_empty() || !crate::pg::owner_context::relation_exists(c"search_term") {
         return Ok(());
     }
     mine.sort_unstable_by_key(|t| (t.search_key, t.term, t.key_id));
@@ -222,10 +228,16 @@ pub fn matches(name: &str, value: &[u8], plaintext: &[u8], context: &[u8]) -> Re
 fn is_candidate(name: &str, plaintext: &[u8], key_id: &KeyId) -> Result<bool, PseudoError> {
     let keys = index_keys(name)?;
     let (_, terms) = keys.terms(&keys.normalization.apply(plaintext)?);
-    let (statement, generation) = (backend::statement_start(), xact::generation());
+    let (statement, generation, noted) = (backend::statement_start(), xact::generation(), TERMS_NOTED.get());
     let known = CANDIDATES.with_borrow(|c| {
         c.as_ref()
-            .filter(|c| c.statement == statement && c.generation == generation && c.index == name && c.terms == terms)
+            .filter(|c| {
+                c.statement == statement
+                    && c.generation == generation
+                    && c.noted == noted
+                    && c.index == name
+                    && c.terms == terms
+            })
             .map(|c| c.key_ids.contains(key_id))
     });
     if let Some(answer) = known {
@@ -235,7 +247,7 @@ fn is_candidate(name: &str, plaintext: &[u8], key_id: &KeyId) -> Result<bool, Ps
     let key_ids: HashSet<KeyId> = ids.iter().map(|id| *id.as_bytes()).collect();
     let answer = key_ids.contains(key_id);
     CANDIDATES.with_borrow_mut(|c| {
-        *c = Some(Candidates { statement, generation, index: name.to_string(), terms, key_ids });
+        *c = Some(Candidates { statement, generation, noted, index: name.to_string(), terms, key_ids });
     });
     Ok(answer)
 }

@@ -49,7 +49,7 @@ pub fn index_keys(name: &str) -> Result<Vec<SearchKeyRow>, PseudoError> {
 }
 
 /// Adds key `version` of index `name` (a new index when 1), wrapped under the
-/// current root key. Serialized by a lock on the table: ids are max + 1.
+/// current root key. The caller holds [`lock_for_new_key`]'s locks: ids are max + 1.
 fn insert_key_version(
     client: &mut SpiClient<'_>,
     keyring: &Keyring,
@@ -57,7 +57,6 @@ fn insert_key_version(
     normalization: &str,
     version: i32,
 ) -> Result<i32, PseudoError> {
-    key_store::lock_current_epoch(client, keyring)?;
     let id = client
         .select("SELECT COALESCE(max(id), 0) + 1 FROM pseudo_keys.search_key", None, &[])?
         .first()
@@ -79,6 +78,15 @@ fn lock_search_keys(client: &mut SpiClient<'_>) -> Result<(), PseudoError> {
     Ok(())
 }
 
+/// Before a new key: the root key epoch (against a rotation), then the
+/// table. In that order, as a root key rotation takes them (it rewraps the
+/// search keys while holding the epoch), so the two wait for each other
+/// instead of deadlocking.
+fn lock_for_new_key(client: &mut SpiClient<'_>, keyring: &Keyring) -> Result<(), PseudoError> {
+    key_store::lock_current_epoch(client, keyring)?;
+    lock_search_keys(client)
+}
+
 /// The current version of index `name`, if it exists (the caller holds the table lock).
 fn current_version(client: &SpiClient<'_>, name: &str) -> Result<Option<(i32, String, i64)>, PseudoError> {
     Ok(first_row(client.select(
@@ -94,7 +102,7 @@ fn current_version(client: &SpiClient<'_>, name: &str) -> Result<Option<(i32, St
 /// Creates index `name` with its first key.
 pub fn create_index(keyring: &Keyring, name: &str, normalization: &str) -> Result<(), PseudoError> {
     Spi::connect_mut(|client| {
-        lock_search_keys(client)?;
+        lock_for_new_key(client, keyring)?;
         if current_version(client, name)?.is_some() {
             return Err(PseudoError::SearchIndexExists { name: name.into() });
         }
@@ -107,7 +115,7 @@ pub fn create_index(keyring: &Keyring, name: &str, normalization: &str) -> Resul
 /// version still holds terms (a rotation in progress). Returns the version.
 pub fn rotate_index(keyring: &Keyring, name: &str) -> Result<i32, PseudoError> {
     Spi::connect_mut(|client| {
-        lock_search_keys(client)?;
+        lock_for_new_key(client, keyring)?;
         let Some((version, normalization, versions)) = current_version(client, name)? else {
             return Err(PseudoError::UnknownSearchIndex { name: name.into() });
         };

@@ -124,6 +124,15 @@ SELECT cardinality(pseudo_search('sr_email', 'brief@example.com')) = 0 AS no_ter
 UPDATE sr_customer SET email = pseudo_encrypt_searchable('sr_email', 'sr-new-1', 'moved@example.com') WHERE id = 1001;
 SELECT pg_temp.found_email('fresh@example.com') = '{}' AS old_value_not_found,
        pg_temp.found_email('moved@example.com') = '{1001}' AS new_value_found;
+-- within one statement (a function): a recheck after a write sees the write
+DO $$
+BEGIN
+    PERFORM pseudo_matches('sr_email', email, 'memo@example.com') FROM sr_customer WHERE id = 1;
+    INSERT INTO sr_customer VALUES (1005, pseudo_encrypt_searchable('sr_email', 'sr-new-5', 'memo@example.com'));
+    IF NOT EXISTS (SELECT FROM sr_customer WHERE id = 1005 AND pseudo_matches('sr_email', email, 'memo@example.com')) THEN
+        RAISE EXCEPTION 'a value written in this statement was not matched';
+    END IF;
+END $$;
 DELETE FROM sr_customer WHERE id > 1000;
 
 -- subject key rotation and pseudo_rewrap keep values findable
