@@ -31,18 +31,32 @@ SELECT pseudo_decrypt(name, 'customer.name') AS name, pseudo_decrypt(phone, 'cus
 SELECT pseudo_decrypt(phone, 'customer.name') AS phone_read_as_a_name FROM customer WHERE id = 3;
 \set ON_ERROR_STOP 1
 
-\echo '8. Rotate user-2''s key, then rewrap the column online (one committed batch per page range).'
+\echo '8. Find a customer by e-mail through a search index (pseudo_searcher: no decryption); the shred takes the term along.'
+SELECT pseudo_create_search_index('customer_email', 'lower_trim') \g /dev/null
+ALTER TABLE customer ADD COLUMN email pseudo_text;
+CREATE INDEX customer_email_key ON customer (pseudo_key_id(email));
+UPDATE customer SET email = pseudo_encrypt_searchable('customer_email', user_id,
+    CASE id WHEN 2 THEN 'alan@example.org' ELSE 'Grace@Example.org' END) WHERE id IN (2, 3);
+SELECT id, user_id FROM customer
+ WHERE pseudo_key_id(email) = ANY (pseudo_search('customer_email', 'grace@example.org'))
+   AND pseudo_matches('customer_email', email, 'grace@example.org');
+SELECT pseudo_shred('user-3') AS keys_destroyed;
+SELECT count(*) AS found_after_shred FROM customer
+ WHERE pseudo_key_id(email) = ANY (pseudo_search('customer_email', 'grace@example.org'))
+   AND pseudo_matches('customer_email', email, 'grace@example.org');
+
+\echo '9. Rotate user-2''s key, then rewrap the column online (one committed batch per page range).'
 SELECT pseudo_rotate('user-2') AS new_key_id;
 SELECT count(*) FILTER (WHERE pseudo_needs_rewrap(name)) AS values_on_old_keys FROM customer;
 CALL pseudo_rewrap_column('customer', 'name');
 SELECT count(*) FILTER (WHERE pseudo_needs_rewrap(name)) AS values_on_old_keys, pseudo_decrypt(name) AS name
   FROM customer WHERE id = 2 GROUP BY name;
 
-\echo '9. Rotate the root key: a new epoch, every subject key rewrapped, no data touched; retire the old epoch.'
+\echo '10. Rotate the root key: a new epoch, every subject key rewrapped, no data touched; retire the old epoch.'
 SELECT pseudo_rotate_root_key() AS new_root_epoch;
 SELECT pseudo_retire_root_key(1) AS keys_rewrapped_at_retirement;
 SELECT epoch, is_current, retired_at IS NOT NULL AS retired, keys_wrapped FROM pseudo_keys.root_key_epochs ORDER BY epoch;
 
-\echo '10. The audit log (no subject identifiers) and the configuration check.'
+\echo '11. The audit log (no subject identifiers) and the configuration check.'
 SELECT id, action, acting_role, cardinality(key_ids) AS key_ids, detail FROM pseudo_keys.audit_log ORDER BY id;
 SELECT setting, value, risk FROM pseudo_check_config() WHERE risk IS NOT NULL;

@@ -151,10 +151,10 @@ for script in callbacks dump_restore root_key root_rotation several_databases up
         root_rotation) what="root key rotation, retirement, destruction; shred horizon; root_key_command" ;;
         several_databases) what="databases sharing a root key file: a new one adopts the newest key" ;;
         upgrade) what="ALTER EXTENSION UPDATE 0.1.0 -> 0.2.0 -> 0.3.0 -> 0.4.0 equals a fresh install" ;;
-        privileges) what="privilege matrix: every object x 7 roles equals the table in docs/security.md" ;;
+        privileges) what="privilege matrix: every object x 8 roles equals the table in docs/security.md" ;;
         fhe_cli) what="pseudo-fhe client: keygen, create-store, private SET and GET end to end" ;;
         orm) what="SQLAlchemy 2 + psycopg 3 example (examples/sqlalchemy) in a fresh virtualenv" ;;
-        replica) what="streaming replica: decrypts, sees shreds after replay, FHE GET, 25006 for new keys" ;;
+        replica) what="streaming replica: decrypts, searches, sees shreds after replay, FHE GET, 25006 for new keys" ;;
         package) what="release tarball (scripts/package.sh) installed on a relocated PostgreSQL without Rust" ;;
         load) what="8 clients x ${LOAD_SECONDS:-60} s of mixed load, invariants; kill -9 under load, crash recovery, invariants" ;;
     esac
@@ -171,7 +171,7 @@ count_cargo "$LOGS/client.log"
 bash scripts/cluster.sh stop "$CLUSTER"
 
 # 7. Citus 13.2.2 (PostgreSQL 15 only): a coordinator and two workers of its own.
-step "Citus: coordinator + 2 workers; keys on every node, decrypt in shard tasks, shred immediate and all-or-nothing, bad root keys, roles (tests/citus.sh)" \
+step "Citus: coordinator + 2 workers; keys on every node, decrypt in shard tasks, shred immediate and all-or-nothing, bad root keys, search, roles (tests/citus.sh)" \
     "$LOGS/citus.log" bash tests/citus.sh "$WORK/citus" 5510
 count_script "$LOGS/citus.log"
 
