@@ -102,6 +102,8 @@ printf '%-60s %10.3f %14s\n' "pseudo_encrypt_searchable, $PER_ROW new subjects" 
 printf '%-60s %10.3f %14s\n' "  (plain: first keys above, pseudo_encrypt of new subjects)" "$first" ""
 printf '%-60s %10.3f %14s\n' "pseudo_encrypt_searchable, the same $PER_ROW subjects, known" "$wks" "$(awk -v s="$wks" -v p="$wkp" 'BEGIN {printf "%.2fx plain", s / p}')"
 printf '%-60s %10.3f %14s\n' "  (plain: pseudo_encrypt of the same rows)" "$wkp" ""
+wku=$(get search_write_known_unchanged)
+printf '%-60s %10.3f %14s\n' "pseudo_encrypt_searchable, the same values again (terms exist)" "$wku" "$(awk -v s="$wku" -v p="$wkp" 'BEGIN {printf "%.2fx plain", s / p}')"
 one=$(get search_one_per_subject); scan1=$(get search_scan_one_per_subject)
 many=$(get search_many_per_subject); scan2=$(get search_scan_many_per_subject)
 fr=$(get search_fresh_session)
