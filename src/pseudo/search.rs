@@ -4,9 +4,10 @@
 //!
 //! Terms are gathered in the backend and written in batches (before commit
 //! or prepare, before this backend searches, and every [`TERMS_PER_WRITE`]):
-//! one INSERT per batch costs less than the value's encryption, one per value
-//! would cost more. They are kept per subtransaction: a rolled-back savepoint
-//! takes its terms with it, as it takes the rows whose values they describe.
+//! one INSERT of many rows instead of a statement per value, whose executor
+//! start and end would cost more than its row. They are kept per
+//! subtransaction: a rolled-back savepoint takes its terms with it, as it
+//! takes the rows whose values they describe.
 //!
 //! The index keys are dropped with the key cache's generation (a trigger on
 //! `pseudo_keys.search_key` sends the same invalidation as the key tables),
