@@ -223,3 +223,90 @@ fn shred_is_seen_by_parallel_workers_and_by_the_leaders_cached_keys() {
     assert!(launched >= 1, "the plan ran in parallel workers");
     assert_eq!(rows, 2990, "no worker decrypts the shredded subject's rows");
 }
+
+/// A search index of its own for a test, and the number of terms naming the
+/// key of value `id` of `table`.
+fn search_index(c: &mut Client) -> String {
+    let name = fresh_subject("sx");
+    c.execute("SELECT pseudo_create_search_index($1)", &[&name]).unwrap();
+    name
+}
+
+fn terms_of_key_of(c: &mut Client, table: &str, id: i32) -> i64 {
+    c.query_one(
+        &format!(
+            "SELECT count(*) FROM pseudo_keys.search_term t, {table} x WHERE x.id = $1 AND t.key_id = pseudo_key_id(x.v)"
+        ),
+        &[&id],
+    )
+    .unwrap()
+    .get(0)
+}
+
+#[test]
+fn shred_committed_while_a_term_is_pending_leaves_no_term() {
+    let mut a = connect();
+    let mut b = connect();
+    setup(&mut a, "sess_term_pending");
+    let index = search_index(&mut a);
+    let dora = fresh_subject("sess-dora");
+    let write = "INSERT INTO sess_term_pending VALUES ($1, pseudo_encrypt_searchable($2, $3, $4))";
+    a.execute(write, &[&1i32, &index, &dora, &"first"]).unwrap();
+    assert_eq!(terms_of_key_of(&mut a, "sess_term_pending", 1), 1, "setup: the first value's term");
+    // A writes a second value under the cached key: its term waits for A's commit.
+    let mut tx = a.transaction().unwrap();
+    tx.execute(write, &[&2i32, &index, &dora, &"second"]).unwrap();
+    // B shreds meanwhile (nothing of A's holds the key) and commits.
+    let destroyed: i32 = b.query_one("SELECT pseudo_shred($1)", &[&dora]).unwrap().get(0);
+    assert_eq!(destroyed, 1);
+    // A commits: the term of a key gone by then is not written.
+    tx.commit().unwrap();
+    assert_eq!(terms_of_key_of(&mut a, "sess_term_pending", 2), 0, "a term outlived its shredded key");
+    let found: i64 = a.query_one("SELECT cardinality(pseudo_search($1, 'second'))::int8", &[&index]).unwrap().get(0);
+    assert_eq!(found, 0);
+}
+
+#[test]
+fn shred_waits_for_a_written_term_and_deletes_it() {
+    let mut a = connect();
+    setup(&mut a, "sess_term_written");
+    let index = search_index(&mut a);
+    let emil = fresh_subject("sess-emil");
+    let write = "INSERT INTO sess_term_written VALUES ($1, pseudo_encrypt_searchable($2, $3, $4))";
+    a.execute(write, &[&1i32, &index, &emil, &"first"]).unwrap();
+    let mut tx = a.transaction().unwrap();
+    tx.execute(write, &[&2i32, &index, &emil, &"second"]).unwrap();
+    // A search in A's transaction writes its pending term: its foreign key
+    // now holds the subject key's row.
+    let own: i64 = tx.query_one("SELECT cardinality(pseudo_search($1, 'second'))::int8", &[&index]).unwrap().get(0);
+    assert_eq!(own, 1, "a transaction's search sees its own term");
+    let mut b = connect();
+    let b_pid = backend_pid(&mut b);
+    let subject = emil.clone();
+    let shredder = thread::spawn(move || b.query_one("SELECT pseudo_shred($1)", &[&subject]).unwrap().get::<_, i32>(0));
+    wait_until_blocked(&mut connect(), b_pid, LOCK_WAIT_TIMEOUT);
+    tx.commit().unwrap();
+    assert_eq!(shredder.join().unwrap(), 1);
+    assert_eq!(terms_of_key_of(&mut a, "sess_term_written", 2), 0, "the shred left the term written before it");
+}
+
+#[test]
+fn repeatable_read_writer_fails_rather_than_keep_a_shredded_keys_term() {
+    let mut a = connect();
+    let mut b = connect();
+    setup(&mut a, "sess_term_rr");
+    let index = search_index(&mut a);
+    let fritz = fresh_subject("sess-fritz");
+    let write = "INSERT INTO sess_term_rr VALUES ($1, pseudo_encrypt_searchable($2, $3, $4))";
+    a.execute(write, &[&1i32, &index, &fritz, &"first"]).unwrap();
+    a.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ").unwrap();
+    a.execute(write, &[&2i32, &index, &fritz, &"second"]).unwrap();
+    let destroyed: i32 = b.query_one("SELECT pseudo_shred($1)", &[&fritz]).unwrap().get(0);
+    assert_eq!(destroyed, 1);
+    // A's snapshot still sees the key; the foreign key check does not.
+    let err = a.batch_execute("COMMIT").unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("40001"), "{err}");
+    assert_eq!(terms_of_key_of(&mut a, "sess_term_rr", 1), 0);
+    let rows: i64 = a.query_one("SELECT count(*) FROM sess_term_rr", &[]).unwrap().get(0);
+    assert_eq!(rows, 1, "the failed transaction wrote nothing");
+}
