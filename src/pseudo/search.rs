@@ -14,7 +14,7 @@
 //! and at once in the backend that changed them.
 
 use crate::error::{OrRaise, PseudoError};
-use crate::pg::backend;
+use crate::pg::{backend, log_filter};
 use crate::pg::owner_context::as_extension_owner;
 use crate::pg::xact::{self, Participant};
 use crate::pseudo::{key_cache, search_store};
@@ -203,6 +203,7 @@ fn find(name: &str, plaintext: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<Uuid>), Pseud
 
 /// `pseudo_search`.
 pub fn search(name: &str, plaintext: &[u8]) -> Result<Vec<Uuid>, PseudoError> {
+    log_filter::note_plaintext_statement();
     Ok(find(name, plaintext)?.1)
 }
 
@@ -210,6 +211,7 @@ pub fn search(name: &str, plaintext: &[u8]) -> Result<Vec<Uuid>, PseudoError> {
 /// is one `pseudo_search` returns) and equals `plaintext` after the index's
 /// normalization. Never answers for a value the index does not find.
 pub fn matches(name: &str, value: &[u8], plaintext: &[u8], context: &[u8]) -> Result<bool, PseudoError> {
+    log_filter::note_plaintext_statement();
     let env = Envelope::parse(value).map_err(|_| PseudoError::DecryptionFailed)?;
     if !is_candidate(name, plaintext, &env.key_id())? {
         return Ok(false);
@@ -256,6 +258,7 @@ fn is_candidate(name: &str, plaintext: &[u8], key_id: &KeyId) -> Result<bool, Ps
 /// `pseudo_keys.index_value`: records a stored value's term under the
 /// index's current key; false when its key was shredded.
 pub fn index_value(name: &str, value: &[u8], context: &[u8]) -> Result<bool, PseudoError> {
+    log_filter::note_plaintext_statement();
     refuse_term_writes_here()?;
     let env = Envelope::parse(value).map_err(|_| PseudoError::DecryptionFailed)?;
     let keys = index_keys(name)?;

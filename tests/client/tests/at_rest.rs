@@ -359,7 +359,11 @@ fn decrypted_plaintext_in_errors_reaches_the_client_but_not_the_server_log() {
            $$BEGIN RAISE EXCEPTION 'refused value %', pseudo_decrypt(NEW.v); END$$;
          CREATE TRIGGER refuse BEFORE INSERT ON trig FOR EACH ROW EXECUTE FUNCTION refuse();
          CREATE VIEW revealed AS SELECT id, pseudo_decrypt(v) AS p FROM leaks;
-         CREATE FUNCTION reveal(pseudo_text) RETURNS text LANGUAGE sql AS 'SELECT pseudo_decrypt($1)';",
+         CREATE FUNCTION reveal(pseudo_text) RETURNS text LANGUAGE sql AS 'SELECT pseudo_decrypt($1)';
+         SELECT pseudo_create_search_index('leak_idx');
+         CREATE FUNCTION find(text) RETURNS SETOF int LANGUAGE sql AS
+           $$SELECT id FROM leaks WHERE pseudo_key_id(v) = ANY (pseudo_search('leak_idx', $1))
+                                    AND pseudo_matches('leak_idx', v, $1)$$;",
     )
     .unwrap();
     for i in 1..=6 {
@@ -384,6 +388,12 @@ fn decrypted_plaintext_in_errors_reaches_the_client_but_not_the_server_log() {
         let whole = format!("{} {}", db.message(), db.detail().unwrap_or(""));
         assert!(whole.contains(&secret(i)), "the client gets the whole error for {sql}: {whole}");
     }
+    // A search through a SQL function: the statement holds the plaintext
+    // searched for but not the word pseudo_; its error is not logged whole
+    // either.
+    let searched = secret(7);
+    let err = c.simple_query(&format!("SELECT count(*) / 0 FROM find('{searched}')")).expect_err("search");
+    assert_eq!(err.code().map(|c| c.code()), Some("22012"));
     let control = format!("PXLOGCONTROL-{run}-not-secret");
     let err = c.simple_query(&format!("SELECT '{control}'::int")).expect_err("control");
     assert_eq!(err.code().map(|c| c.code()), Some("22P02"));
@@ -400,6 +410,7 @@ fn decrypted_plaintext_in_errors_reaches_the_client_but_not_the_server_log() {
             "the redacted line for {sql}"
         );
     }
+    assert!(!written.contains(&searched), "a searched plaintext in the server log");
     let redacted = written.matches("in a statement that uses pseudo_ext; message not logged").count();
-    assert_eq!(redacted, cases.len(), "one redacted line per failing statement");
+    assert_eq!(redacted, cases.len() + 1, "one redacted line per failing statement");
 }
