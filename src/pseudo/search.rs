@@ -14,9 +14,9 @@
 //! and at once in the backend that changed them.
 
 use crate::error::{OrRaise, PseudoError};
-use crate::pg::{backend, log_filter};
 use crate::pg::owner_context::as_extension_owner;
 use crate::pg::xact::{self, Participant};
+use crate::pg::{backend, log_filter};
 use crate::pseudo::{key_cache, search_store};
 use pgrx::{pg_sys, Uuid};
 use pseudo_core::envelope::Envelope;
